@@ -1,0 +1,64 @@
+# Every dependency of raftfl, found once here so that a missing Debian package fails
+# at configure time with the package that provides it. scripts/install-deps installs them all.
+include(FindPackageHandleStandardArgs)
+find_package(PkgConfig REQUIRED)
+
+macro(raftfl_require found what package)
+  if(NOT ${found})
+    message(FATAL_ERROR "raftfl: ${what} not found; install the Debian package '${package}' "
+                        "(scripts/install-deps installs every dependency)")
+  endif()
+endmacro()
+
+find_package(Torch CONFIG QUIET)
+raftfl_require(Torch_FOUND "LibTorch" libtorch-dev)
+
+find_package(CapnProto CONFIG QUIET)
+raftfl_require(CapnProto_FOUND "Cap'n Proto" "libcapnp-dev capnproto")
+
+find_package(cppzmq CONFIG QUIET)
+raftfl_require(cppzmq_FOUND "ZeroMQ (cppzmq)" "libzmq3-dev cppzmq-dev")
+
+find_package(Eigen3 3.4 CONFIG QUIET)
+raftfl_require(Eigen3_FOUND "Eigen 3.4" libeigen3-dev)
+
+find_package(Boost 1.74 CONFIG QUIET COMPONENTS graph)
+raftfl_require(Boost_FOUND "Boost.Graph" libboost-graph-dev)
+
+find_package(GTest CONFIG QUIET)
+raftfl_require(GTest_FOUND "GoogleTest" "libgtest-dev libgmock-dev")
+
+find_package(benchmark CONFIG QUIET)
+raftfl_require(benchmark_FOUND "Google Benchmark" libbenchmark-dev)
+
+find_package(MPI QUIET COMPONENTS C)
+raftfl_require(MPI_C_FOUND "Open MPI" "libopenmpi-dev openmpi-bin")
+
+find_package(tomlplusplus CONFIG QUIET)
+raftfl_require(tomlplusplus_FOUND "toml++" libtomlplusplus-dev)
+
+find_package(CLI11 CONFIG QUIET)
+raftfl_require(CLI11_FOUND "CLI11" libcli11-dev)
+
+pkg_check_modules(URING QUIET IMPORTED_TARGET liburing>=2.3)
+raftfl_require(URING_FOUND "liburing >= 2.3" liburing-dev)
+
+pkg_check_modules(SYSTEMD QUIET IMPORTED_TARGET libsystemd)
+raftfl_require(SYSTEMD_FOUND "libsystemd" libsystemd-dev)
+
+pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
+raftfl_require(XXHASH_FOUND "xxHash" libxxhash-dev)
+
+find_package(ZLIB QUIET)
+raftfl_require(ZLIB_FOUND "zlib" zlib1g-dev)
+
+# Asio is header only and has no package config; standalone, on io_uring.
+find_path(ASIO_INCLUDE_DIR asio.hpp)
+raftfl_require(ASIO_INCLUDE_DIR "Asio" libasio-dev)
+add_library(raftfl_asio INTERFACE)
+target_include_directories(raftfl_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_EPOLL)
+target_link_libraries(raftfl_asio INTERFACE PkgConfig::URING)
+
+set(RAFTFL_FASHION_MNIST_DIR /usr/share/datasets/fashion-mnist CACHE PATH
+    "Directory with the Fashion-MNIST gzip IDX files (Debian package dataset-fashion-mnist)")

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "raftfl/raft/types.hpp"
+
+namespace raftfl::raft {
+
+// Timing is in ticks; the driver decides how long a tick is. The defaults are
+// 150-300 ms election timeouts and 50 ms heartbeats at a 10 ms tick.
+struct Options {
+  NodeId id = kNoNode;
+  int election_timeout_min_ticks = 15;
+  int election_timeout_max_ticks = 30;
+  int heartbeat_interval_ticks = 5;
+
+  bool pre_vote = true;
+  bool check_quorum = true;
+
+  std::size_t max_entries_per_message = 256;
+  std::size_t max_bytes_per_message = 1 << 20;
+  std::size_t max_inflight_messages = 64;
+
+  // Seeds the randomized election timeout, so that a simulation replays exactly.
+  std::uint64_t seed = 1;
+};
+
+// Why `options` cannot run, or nullptr when they can.
+const char* options_error(const Options& options);
+
+}  // namespace raftfl::raft
