@@ -61,12 +61,13 @@ const char* options_error(const Options& o) {
 
 Raft::Raft(const Options& options, PersistedState state) : options_(options), rng_(options.seed ^ options.id) {
   if (const char* error = options_error(options_)) throw std::invalid_argument(error);
-  snapshot_ = state.snapshot ? state.snapshot : std::make_shared<const Snapshot>();
+  bool has_base = state.snapshot != nullptr;
+  snapshot_ = has_base ? state.snapshot : std::make_shared<const Snapshot>();
   term_ = state.hard_state.term;
   vote_ = state.hard_state.vote;
   configs_.push_back({snapshot_->meta.index, snapshot_->meta.config});
   track_conf_changes(state.entries, snapshot_->meta.index + 1);
-  log_.reset(snapshot_->meta, std::move(state.entries), state.hard_state.commit);
+  log_.reset(snapshot_->meta, std::move(state.entries), state.hard_state.commit, has_base);
   last_hard_state_ = hard_state();
   role_ = FollowerState{};
   reset_timers();

@@ -5,7 +5,9 @@
 
 namespace raftfl::raft {
 
-void RaftLog::reset(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index commit) {
+void RaftLog::reset(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index commit, bool has_base) {
+  if (!has_base && !entries.empty()) throw InvariantViolation("entries without a snapshot to follow");
+  has_base_ = has_base;
   snapshot_index_ = snapshot.index;
   snapshot_term_ = snapshot.term;
   entries_.assign(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
@@ -20,6 +22,7 @@ void RaftLog::reset(const SnapshotMeta& snapshot, std::vector<Entry> entries, In
 }
 
 std::optional<Term> RaftLog::term(Index index) const {
+  if (!has_base_) return std::nullopt;
   if (index == snapshot_index_) return snapshot_term_;
   if (index < snapshot_index_ || index > last_index()) return std::nullopt;
   return entries_[index - first_index()].term;
@@ -135,6 +138,7 @@ void RaftLog::compact_to(Index index) {
 }
 
 void RaftLog::restore(const SnapshotMeta& snapshot) {
+  has_base_ = true;
   entries_.clear();
   snapshot_index_ = snapshot.index;
   snapshot_term_ = snapshot.term;

@@ -130,7 +130,10 @@ void Raft::handle_append_response(const Message& m) {
     if (m.log_term > 0) probe_from = log_.find_conflict_by_term(m.reject_hint, m.log_term);
     if (pr.maybe_decrease_to(m.index, probe_from)) {
       if (pr.state == ProgressState::kReplicate) pr.become_probe();
-      send_append(m.from, pr, false);
+      // A follower that does not hold our compaction point (a joining node holds nothing
+      // at all) can only be repaired by the snapshot: the entries before it are gone.
+      if (m.index <= log_.snapshot_index()) send_snapshot(m.from, pr);
+      else send_append(m.from, pr, false);
     }
     return;
   }
@@ -180,7 +183,9 @@ void Raft::handle_heartbeat_response(const Message& m) {
   // A full window whose acknowledgements were all lost would never drain: a heartbeat
   // answer proves the follower is reachable, so free one slot and resend.
   if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first();
-  if (pr.match < log_.last_index()) send_append(m.from, pr, false);
+  // The follower still lacks entries. If everything was already sent (an optimistic
+  // `next` past a lost message), an empty append at `next` makes it reveal the gap.
+  if (pr.match < log_.last_index()) send_append(m.from, pr, true);
   if (m.read_seq != 0) ack_reads(m.from, m.read_seq);
 }
 

@@ -21,7 +21,7 @@ void Raft::handle_snapshot(const Message& m) {
   Message resp;
   resp.type = MessageType::kAppendResp;
   resp.to = m.from;
-  if (snap.meta.index <= log_.committed()) {
+  if (snap.meta.index <= log_.committed() && log_.has_base()) {
     resp.index = log_.committed();
     send(std::move(resp));
     return;

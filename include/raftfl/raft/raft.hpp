@@ -23,7 +23,7 @@ namespace raftfl::raft {
 struct PersistedState {
   HardState hard_state;
   // A brand-new cluster starts from a snapshot at index 0 that only holds the initial
-  // configuration; a node that joins later starts from an empty one.
+  // configuration; a node that joins later starts with none and is sent the leader's.
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<Entry> entries;  // the entries after snapshot->meta.index
 };

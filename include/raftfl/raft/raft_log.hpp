@@ -15,14 +15,17 @@ class RaftLog {
  public:
   RaftLog() = default;
 
-  // Starts from durable state (after a restart, or empty for a new node).
-  void reset(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index commit);
+  // Starts from durable state. Without a base (`has_base` false) the node has never held
+  // any state, not even the bootstrap configuration: it matches nothing until a snapshot
+  // arrives. That is how a joining node starts.
+  void reset(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index commit, bool has_base);
+  bool has_base() const { return has_base_; }
 
   Index snapshot_index() const { return snapshot_index_; }
   Term snapshot_term() const { return snapshot_term_; }
   Index first_index() const { return snapshot_index_ + 1; }
   Index last_index() const { return snapshot_index_ + entries_.size(); }
-  Term last_term() const { return *term(last_index()); }
+  Term last_term() const { return term(last_index()).value_or(0); }
   Index committed() const { return committed_; }
   Index applied() const { return applied_; }
   Index persisted() const { return persisted_; }
@@ -77,6 +80,7 @@ class RaftLog {
  private:
   void truncate_from(Index index);
 
+  bool has_base_ = true;
   Index snapshot_index_ = 0;
   Term snapshot_term_ = 0;
   std::deque<Entry> entries_;  // entries_[0] has index snapshot_index_ + 1

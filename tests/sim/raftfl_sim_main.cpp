@@ -1,0 +1,139 @@
+// raftfl-sim: runs seeded simulations of Raft clusters under faults and reports every
+// seed whose run broke an invariant, with the command that replays it.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "simulation.hpp"
+
+namespace {
+
+struct Failure {
+  std::uint64_t seed;
+  raftfl::sim::Violation first;
+  std::size_t count;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace raftfl::sim;
+  std::uint64_t seeds = 100;
+  std::uint64_t first = 1;
+  int nodes = 3;
+  int learners = 0;
+  std::string faults_text = "all";
+  std::int64_t chaos_ms = SimOptions{}.chaos_ms;
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  bool trace = false;
+
+  CLI::App app{"raftfl-sim: deterministic simulation of raftfl's Raft engine under injected faults"};
+  app.add_option("--seeds", seeds, "number of seeds to run")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  app.add_option("--first", first, "first seed");
+  app.add_option("--nodes", nodes, "voters in the initial cluster")->check(CLI::Range(1, 9));
+  app.add_option("--learners", learners, "learners in the initial cluster")->check(CLI::Range(0, 9));
+  app.add_option("--faults", faults_text,
+                 "all, none, or a comma list of drop,dup,delay,partition,asym,crash,membership,transfer,compact");
+  app.add_option("--chaos-ms", chaos_ms, "virtual milliseconds of faults before healing")->check(CLI::Range(0, 3600000));
+  app.add_option("--jobs", jobs, "worker threads")->check(CLI::Range(1u, 256u));
+  app.add_flag("--trace", trace, "print every event (use with --seeds 1)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  std::string error;
+  auto faults = FaultSet::parse(faults_text, &error);
+  if (!faults) {
+    std::fprintf(stderr, "raftfl-sim: --faults: %s\n", error.c_str());
+    return 2;
+  }
+  if (trace) jobs = 1;
+
+  auto started = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<std::uint64_t> done{0};
+  std::mutex mutex;
+  std::vector<Failure> failures;
+  SimStats total;
+  auto worker = [&] {
+    SimStats local;
+    for (std::uint64_t i = next++; i < seeds; i = next++) {
+      SimOptions o;
+      o.seed = first + i;
+      o.voters = nodes;
+      o.learners = learners;
+      o.faults = *faults;
+      o.chaos_ms = chaos_ms;
+      o.trace = trace;
+      SimResult r = run_simulation(o);
+      local.events += r.stats.events;
+      local.messages += r.stats.messages;
+      local.proposals += r.stats.proposals;
+      local.acknowledged += r.stats.acknowledged;
+      local.elections += r.stats.elections;
+      local.crashes += r.stats.crashes;
+      local.partitions += r.stats.partitions;
+      local.conf_changes += r.stats.conf_changes;
+      local.transfers += r.stats.transfers;
+      local.snapshots_installed += r.stats.snapshots_installed;
+      local.compactions += r.stats.compactions;
+      local.virtual_ms += r.stats.virtual_ms;
+      if (!r.violations.empty()) {
+        std::lock_guard lock(mutex);
+        failures.push_back({o.seed, r.violations.front(), r.violations.size()});
+      }
+      std::uint64_t d = ++done;
+      if (seeds >= 2000 && d % 1000 == 0) std::fprintf(stderr, "raftfl-sim: %llu/%llu seeds\n", (unsigned long long)d, (unsigned long long)seeds);
+    }
+    std::lock_guard lock(mutex);
+    total.events += local.events;
+    total.messages += local.messages;
+    total.proposals += local.proposals;
+    total.acknowledged += local.acknowledged;
+    total.elections += local.elections;
+    total.crashes += local.crashes;
+    total.partitions += local.partitions;
+    total.conf_changes += local.conf_changes;
+    total.transfers += local.transfers;
+    total.snapshots_installed += local.snapshots_installed;
+    total.compactions += local.compactions;
+    total.virtual_ms += local.virtual_ms;
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::min<std::uint64_t>(jobs, seeds); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  std::sort(failures.begin(), failures.end(), [](const Failure& a, const Failure& b) { return a.seed < b.seed; });
+  std::size_t violations = 0;
+  for (const Failure& f : failures) {
+    SimOptions o;
+    o.seed = f.seed;
+    o.voters = nodes;
+    o.learners = learners;
+    o.faults = *faults;
+    std::string replay = replay_command(o);
+    if (chaos_ms != SimOptions{}.chaos_ms) replay += " --chaos-ms " + std::to_string(chaos_ms);
+    std::printf("seed %llu: %s: %s (%zu violations); replay: %s --trace\n", (unsigned long long)f.seed,
+                f.first.invariant.c_str(), f.first.detail.c_str(), f.count, replay.c_str());
+    violations += f.count;
+  }
+  std::printf(
+      "%.1f s, %.1f seeds/s on %u threads; %llu virtual s, %llu events, %llu messages; %llu proposals, "
+      "%llu applied; %llu elections, %llu crashes, %llu partitions, %llu membership changes, %llu transfers, "
+      "%llu compactions, %llu snapshots installed\n",
+      seconds, static_cast<double>(seeds) / seconds, static_cast<unsigned>(threads.size()),
+      (unsigned long long)(total.virtual_ms / 1000), (unsigned long long)total.events,
+      (unsigned long long)total.messages, (unsigned long long)total.proposals, (unsigned long long)total.acknowledged,
+      (unsigned long long)total.elections, (unsigned long long)total.crashes, (unsigned long long)total.partitions,
+      (unsigned long long)total.conf_changes, (unsigned long long)total.transfers,
+      (unsigned long long)total.compactions, (unsigned long long)total.snapshots_installed);
+  std::printf("%llu seeds, %zu violations\n", (unsigned long long)seeds, violations);
+  return violations == 0 ? 0 : 1;
+}

@@ -1,0 +1,602 @@
+// A seeded discrete-event simulation of a Raft cluster: virtual time, a network that
+// loses, duplicates, delays and reorders, partitions, crashes that lose whatever was not
+// persisted, and a nemesis that changes membership, transfers leadership and compacts
+// logs. Every durable write, commit and apply goes past the Checker as it happens.
+#include "simulation.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "raftfl/raft/raft.hpp"
+#include "state_machine.hpp"
+
+namespace raftfl::sim {
+namespace {
+
+using raft::Entry;
+using raft::Message;
+using raft::Raft;
+using raft::Role;
+
+constexpr std::int64_t kTickMs = 10;
+
+struct Node {
+  NodeId id = 0;
+  bool up = false;
+  std::uint64_t incarnation = 0;
+  std::unique_ptr<Raft> raft;
+  StateMachine sm;  // volatile: rebuilt from the snapshot and the log on restart
+  bool crash_in_next_ready = false;
+
+  // What the node has made durable; all a restart gets back.
+  raft::HardState hard_state;
+  std::shared_ptr<const raft::Snapshot> snapshot;
+  std::uint64_t snapshot_hash = 0;
+  std::vector<Entry> entries;
+  std::vector<std::uint64_t> hashes;  // prefix hash of each stored entry
+
+  // A joining node holds no snapshot at all until the leader sends one.
+  Index base() const { return snapshot ? snapshot->meta.index : 0; }
+  Index stored_last() const { return base() + entries.size(); }
+  std::uint64_t hash_at(Index index) const {
+    if (index == base()) return snapshot_hash;
+    return hashes.at(index - base() - 1);
+  }
+};
+
+enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart };
+
+struct Event {
+  std::int64_t time;
+  std::uint64_t seq;
+  EventKind kind;
+  NodeId node = 0;
+  std::uint64_t incarnation = 0;
+  Message message;
+};
+
+struct EventLater {
+  bool operator()(const Event& a, const Event& b) const {
+    return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+  }
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed * 0x9e3779b97f4a7c15ULL + 1) {}
+
+  SimResult run();
+
+ private:
+  // Set-up and node life cycle.
+  void add_node(NodeId id, std::shared_ptr<const raft::Snapshot> bootstrap);
+  void start(Node& node);
+  void crash(Node& node);
+  raft::Options raft_options(NodeId id);
+
+  // The driver: one Ready at a time, in the order the engine's contract asks.
+  void drive(Node& node);
+  void persist(Node& node, const raft::Ready& rd, bool was_leader);
+  void apply(Node& node, const raft::Ready& rd);
+  void maybe_compact(Node& node);
+
+  // Network.
+  void send(const Message& m);
+  bool link_up(NodeId from, NodeId to) const;
+
+  // Workload and nemesis.
+  void client_step();
+  void nemesis_step();
+  void heal();
+  Node* current_leader();
+  std::vector<NodeId> members();
+  std::string describe_members();
+
+  void schedule(std::int64_t at, EventKind kind, NodeId node = 0, Message m = {});
+  void handle(Event& e);
+  bool run_until(std::int64_t end, const std::function<bool()>& done);
+  std::uint64_t random(std::uint64_t lo, std::uint64_t hi) {  // [lo, hi]
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng_);
+  }
+  bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+  void trace(const char* fmt, auto... args) {
+    if (!options_.trace) return;
+    std::printf("%8lld ms  ", static_cast<long long>(now_));
+    std::printf(fmt, args...);
+    std::printf("\n");
+  }
+
+  SimOptions options_;
+  std::mt19937_64 rng_;
+  Checker checker_;
+  SimStats stats_;
+  std::map<NodeId, Node> nodes_;
+  std::vector<Event> queue_;
+  std::uint64_t next_seq_ = 0;
+  std::int64_t now_ = 0;
+  bool failed_ = false;
+
+  // Network state set by the nemesis.
+  std::set<std::pair<NodeId, NodeId>> blocked_;  // directed links that lose everything
+  double drop_rate_ = 0;
+  double duplicate_rate_ = 0;
+  std::int64_t max_delay_ms_ = 3;
+
+  bool clients_on_ = true;
+  bool nemesis_on_ = true;
+  std::uint64_t next_proposal_ = 1;
+  NodeId next_node_id_ = 1;
+  std::map<std::uint64_t, std::int64_t> proposed_at_;
+  std::int64_t last_ack_proposed_at_ = -1;  // proposal time of the latest acknowledged proposal
+  // Per node: compact once this many entries are applied past the snapshot.
+  std::map<NodeId, Index> compact_every_;
+};
+
+raft::Options Simulation::raft_options(NodeId id) {
+  raft::Options o;
+  o.id = id;
+  o.seed = options_.seed * 1000003 + id;
+  // Small limits make batching, flow control and message splitting happen often.
+  o.max_entries_per_message = random(1, 64);
+  o.max_bytes_per_message = random(64, 4096);
+  o.max_inflight_messages = random(1, 16);
+  return o;
+}
+
+void Simulation::add_node(NodeId id, std::shared_ptr<const raft::Snapshot> bootstrap) {
+  Node& n = nodes_[id];
+  n.id = id;
+  n.snapshot = bootstrap;
+  n.snapshot_hash = 0;
+  compact_every_[id] = random(4, 40);
+  start(n);
+}
+
+void Simulation::start(Node& node) {
+  raft::PersistedState state{node.hard_state, node.snapshot, node.entries};
+  node.raft = std::make_unique<Raft>(raft_options(node.id), std::move(state));
+  node.sm = node.snapshot ? StateMachine::deserialize(node.snapshot->data.view()) : StateMachine{};
+  node.up = true;
+  node.crash_in_next_ready = false;
+  ++node.incarnation;
+  schedule(now_ + static_cast<std::int64_t>(random(1, kTickMs)), EventKind::kTick, node.id);
+  trace("node %llu starts (term %llu, %zu entries after snapshot %llu)", (unsigned long long)node.id,
+        (unsigned long long)node.hard_state.term, node.entries.size(), (unsigned long long)node.base());
+}
+
+void Simulation::crash(Node& node) {
+  node.up = false;
+  node.raft.reset();
+  node.sm = StateMachine{};
+  ++node.incarnation;
+  ++stats_.crashes;
+  trace("node %llu crashes", (unsigned long long)node.id);
+}
+
+void Simulation::schedule(std::int64_t at, EventKind kind, NodeId node, Message m) {
+  std::uint64_t incarnation = 0;
+  if (auto it = nodes_.find(node); it != nodes_.end()) incarnation = it->second.incarnation;
+  queue_.push_back(Event{at, next_seq_++, kind, node, incarnation, std::move(m)});
+  std::push_heap(queue_.begin(), queue_.end(), EventLater{});
+}
+
+void Simulation::send(const Message& m) {
+  ++stats_.messages;
+  if (!nodes_.count(m.to) || chance(drop_rate_)) return;
+  int copies = chance(duplicate_rate_) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    schedule(now_ + static_cast<std::int64_t>(random(1, static_cast<std::uint64_t>(max_delay_ms_))),
+             EventKind::kDeliver, m.to, m);
+  }
+}
+
+bool Simulation::link_up(NodeId from, NodeId to) const { return !blocked_.count({from, to}); }
+
+void Simulation::drive(Node& node) {
+  while (node.up && node.raft->has_ready()) {
+    bool was_leader = node.raft->role() == Role::kLeader;
+    raft::Ready rd = node.raft->ready();
+    for (const Message& m : rd.messages) send(m);
+    if (node.crash_in_next_ready) {
+      // Crash between sending and persisting: the leader's appends are out, its own
+      // copy and any vote are lost.
+      crash(node);
+      schedule(now_ + static_cast<std::int64_t>(random(50, 1500)), EventKind::kRestart, node.id);
+      return;
+    }
+    persist(node, rd, was_leader);
+    if (rd.soft_state && rd.soft_state->role == Role::kLeader) {
+      ++stats_.elections;
+      if (options_.trace) {
+        std::string voters;
+        for (NodeId v : node.raft->config().voters) voters += " " + std::to_string(v);
+        trace("node %llu leads term %llu with voters%s", (unsigned long long)node.id,
+              (unsigned long long)node.raft->term(), voters.c_str());
+      }
+      checker_.on_leader(node.id, node.raft->term(), node.base(), node.stored_last(),
+                         [&node](Index i) { return node.hash_at(i); });
+    }
+    for (const Message& m : rd.messages_after_persist) {
+      if (options_.trace && (m.type == raft::MessageType::kVoteResp || m.type == raft::MessageType::kPreVoteResp))
+        trace("node %llu %s %s to %llu for term %llu", (unsigned long long)node.id, m.reject ? "refuses" : "grants",
+              raft::to_string(m.type), (unsigned long long)m.to, (unsigned long long)m.term);
+      send(m);
+    }
+    apply(node, rd);
+    node.raft->advance(rd);
+    maybe_compact(node);
+  }
+}
+
+void Simulation::persist(Node& node, const raft::Ready& rd, bool was_leader) {
+  if (rd.snapshot) {
+    const raft::SnapshotMeta& meta = rd.snapshot->meta;
+    if (node.stored_last() > meta.index) checker_.on_log_truncated(node.id, meta.index + 1, was_leader, node.raft->term());
+    node.snapshot = rd.snapshot;
+    node.snapshot_hash = StateMachine::deserialize(rd.snapshot->data.view()).hash;
+    node.entries.clear();
+    node.hashes.clear();
+    ++stats_.snapshots_installed;
+  }
+  if (!rd.entries.empty()) {
+    Index first = rd.entries.front().index;
+    if (first <= node.stored_last()) {
+      checker_.on_log_truncated(node.id, first, was_leader, node.raft->term());
+      std::size_t keep = first - node.base() - 1;
+      node.entries.resize(keep);
+      node.hashes.resize(keep);
+    }
+    trace("node %llu persists entries %llu..%llu (term %llu)", (unsigned long long)node.id, (unsigned long long)first,
+          (unsigned long long)rd.entries.back().index, (unsigned long long)rd.entries.back().term);
+    for (const Entry& e : rd.entries) {
+      if (e.index != node.stored_last() + 1) {
+        checker_.on_engine_error("node " + std::to_string(node.id) + " was asked to persist a gap at " +
+                                 std::to_string(e.index));
+        failed_ = true;
+        return;
+      }
+      std::uint64_t h = extend_prefix_hash(node.hash_at(e.index - 1), e);
+      node.entries.push_back(e);
+      node.hashes.push_back(h);
+      checker_.on_log_entry(node.id, e.index, e.term, h);
+    }
+  }
+  if (rd.hard_state) {
+    Index old_commit = node.hard_state.commit;
+    node.hard_state = *rd.hard_state;
+    if (node.hard_state.commit > old_commit || rd.snapshot) {
+      trace("node %llu commits %llu at term %llu", (unsigned long long)node.id,
+            (unsigned long long)node.hard_state.commit, (unsigned long long)node.hard_state.term);
+      checker_.on_commit(node.id, node.hard_state.term, node.hard_state.commit, node.hash_at(node.hard_state.commit));
+    }
+  }
+}
+
+void Simulation::apply(Node& node, const raft::Ready& rd) {
+  if (rd.snapshot) {
+    node.sm = StateMachine::deserialize(rd.snapshot->data.view());
+    checker_.on_apply(node.id, node.sm.applied, node.sm.hash);
+  }
+  for (const Entry& e : rd.committed_entries) {
+    node.sm.apply(e);
+    checker_.on_apply(node.id, e.index, node.sm.hash);
+    if (e.type == raft::EntryType::kNormal) {
+      if (auto id = decode_proposal(e.data.view())) {
+        if (!proposed_at_.count(*id)) continue;
+        checker_.on_acknowledged(*id);
+        last_ack_proposed_at_ = std::max(last_ack_proposed_at_, proposed_at_[*id]);
+      }
+    }
+  }
+}
+
+void Simulation::maybe_compact(Node& node) {
+  if (!options_.faults.has(Fault::kCompact)) return;
+  if (node.sm.applied < node.raft->log().snapshot_index() + compact_every_[node.id]) return;
+  if (!node.raft->compact(node.sm.applied, raft::Payload(node.sm.serialize()))) return;
+  // The snapshot is durable before the log before it goes.
+  Index index = node.sm.applied;
+  std::size_t drop = index - node.base();
+  node.snapshot = node.raft->snapshot();
+  node.snapshot_hash = node.sm.hash;
+  node.entries.erase(node.entries.begin(), node.entries.begin() + static_cast<std::ptrdiff_t>(drop));
+  node.hashes.erase(node.hashes.begin(), node.hashes.begin() + static_cast<std::ptrdiff_t>(drop));
+  ++stats_.compactions;
+}
+
+Node* Simulation::current_leader() {
+  std::vector<Node*> leaders;
+  for (auto& [id, n] : nodes_) {
+    if (n.up && n.raft->role() == Role::kLeader) leaders.push_back(&n);
+  }
+  if (leaders.empty()) return nullptr;
+  // Prefer the one with the highest term: an old leader may not know it was deposed yet.
+  return *std::max_element(leaders.begin(), leaders.end(),
+                           [](Node* a, Node* b) { return a->raft->term() < b->raft->term(); });
+}
+
+std::vector<NodeId> Simulation::members() {
+  Node* leader = current_leader();
+  if (!leader) return {};
+  std::vector<NodeId> out = leader->raft->config().voters;
+  for (NodeId l : leader->raft->config().learners) out.push_back(l);
+  return out;
+}
+
+// Where each member stands, as the leader sees it: for diagnosing liveness failures.
+std::string Simulation::describe_members() {
+  Node* leader = current_leader();
+  if (!leader) return " (no leader)";
+  std::string out = " (leader " + std::to_string(leader->id) + " commit " +
+                    std::to_string(leader->raft->log().committed()) + ";";
+  for (NodeId id : members()) {
+    const Node& n = nodes_[id];
+    out += " node " + std::to_string(id) + (n.up ? "" : " down") + " applied " + std::to_string(n.sm.applied);
+    if (const raft::Progress* pr = leader->raft->progress(id)) {
+      out += std::string(" ") + raft::to_string(pr->state) + " match " + std::to_string(pr->match) + " next " +
+             std::to_string(pr->next) + " inflight " + std::to_string(pr->inflights.count()) +
+             (pr->paused() ? " paused" : "");
+    }
+    out += ";";
+  }
+  return out + ")";
+}
+
+void Simulation::client_step() {
+  if (!clients_on_) return;
+  schedule(now_ + static_cast<std::int64_t>(random(2, 25)), EventKind::kClient);
+  Node* leader = current_leader();
+  if (!leader) return;
+  std::uint64_t id = next_proposal_++;
+  auto result = leader->raft->propose(raft::Payload(encode_proposal(id, options_.entry_bytes)));
+  if (!result.ok()) return;
+  ++stats_.proposals;
+  proposed_at_[id] = now_;
+  drive(*leader);
+}
+
+void Simulation::nemesis_step() {
+  if (!nemesis_on_) return;
+  schedule(now_ + static_cast<std::int64_t>(random(50, 400)), EventKind::kNemesis);
+  const FaultSet& f = options_.faults;
+  std::vector<NodeId> all;
+  for (auto& [id, n] : nodes_) all.push_back(id);
+  auto pick = [&](const std::vector<NodeId>& ids) { return ids[random(0, ids.size() - 1)]; };
+
+  switch (random(0, 8)) {
+    case 0:
+      if (f.has(Fault::kDrop)) drop_rate_ = chance(0.5) ? 0 : std::uniform_real_distribution<double>(0, 0.3)(rng_);
+      break;
+    case 1:
+      if (f.has(Fault::kDuplicate)) duplicate_rate_ = chance(0.5) ? 0 : 0.1;
+      break;
+    case 2:
+      if (f.has(Fault::kDelay)) max_delay_ms_ = chance(0.5) ? 3 : static_cast<std::int64_t>(random(10, 120));
+      break;
+    case 3:
+      if (f.has(Fault::kPartition)) {
+        if (!blocked_.empty()) {
+          blocked_.clear();
+          trace("partitions heal");
+        } else {
+          std::vector<NodeId> side;
+          for (NodeId id : all) {
+            if (chance(0.5)) side.push_back(id);
+          }
+          for (NodeId a : side) {
+            for (NodeId b : all) {
+              if (std::find(side.begin(), side.end(), b) != side.end()) continue;
+              blocked_.insert({a, b});
+              blocked_.insert({b, a});
+            }
+          }
+          ++stats_.partitions;
+          trace("partition: %zu nodes cut off", side.size());
+        }
+      }
+      break;
+    case 4:
+      if (f.has(Fault::kAsymmetric)) {
+        NodeId a = pick(all), b = pick(all);
+        if (a != b) {
+          blocked_.insert({a, b});
+          ++stats_.partitions;
+          trace("link %llu -> %llu fails", (unsigned long long)a, (unsigned long long)b);
+        }
+      }
+      break;
+    case 5:
+      if (f.has(Fault::kCrash)) {
+        std::vector<NodeId> up;
+        std::size_t down = 0;
+        for (auto& [id, n] : nodes_) (n.up ? up.push_back(id) : void(++down));
+        // Crash a minority at most, so the chaos still lets entries commit.
+        if (!up.empty() && down < (static_cast<std::size_t>(options_.voters) - 1) / 2 + 1) {
+          Node& victim = nodes_[pick(up)];
+          if (chance(0.3)) {
+            victim.crash_in_next_ready = true;  // at its next write
+          } else {
+            crash(victim);
+            schedule(now_ + static_cast<std::int64_t>(random(50, 1500)), EventKind::kRestart, victim.id);
+          }
+        }
+      }
+      break;
+    case 6:
+      if (f.has(Fault::kMembership)) {
+        Node* leader = current_leader();
+        if (!leader) break;
+        const raft::Configuration& cfg = leader->raft->config();
+        raft::ConfChange change;
+        std::uint64_t what = random(0, 2);
+        if (what == 0 && cfg.learners.size() < 3) {
+          change.type = raft::ConfChangeType::kAddLearner;
+          change.node = next_node_id_;
+        } else if (what == 1 && !cfg.learners.empty() && cfg.voters.size() < static_cast<std::size_t>(options_.voters) + 2) {
+          change.type = raft::ConfChangeType::kPromoteLearner;
+          change.node = pick(cfg.learners);
+        } else if (what == 2 && cfg.voters.size() + cfg.learners.size() > 1) {
+          std::vector<NodeId> candidates = cfg.learners;
+          if (cfg.voters.size() > static_cast<std::size_t>(std::max(1, options_.voters - 1)))
+            candidates.insert(candidates.end(), cfg.voters.begin(), cfg.voters.end());
+          if (candidates.empty()) break;
+          change.type = raft::ConfChangeType::kRemoveNode;
+          change.node = pick(candidates);
+        } else {
+          break;
+        }
+        if (leader->raft->propose_conf_change(change).ok()) {
+          ++stats_.conf_changes;
+          trace("leader %llu proposes membership change %d of node %llu", (unsigned long long)leader->id,
+                static_cast<int>(change.type), (unsigned long long)change.node);
+          if (change.type == raft::ConfChangeType::kAddLearner) add_node(next_node_id_++, nullptr);
+          drive(*leader);
+        }
+      }
+      break;
+    case 7:
+      if (f.has(Fault::kTransfer)) {
+        Node* leader = current_leader();
+        if (!leader) break;
+        const auto& voters = leader->raft->config().voters;
+        if (leader->raft->transfer_leadership(pick(voters))) {
+          ++stats_.transfers;
+          drive(*leader);
+        }
+      }
+      break;
+    default:
+      break;  // a quiet spell
+  }
+}
+
+void Simulation::heal() {
+  nemesis_on_ = false;
+  blocked_.clear();
+  drop_rate_ = 0;
+  duplicate_rate_ = 0;
+  max_delay_ms_ = 3;
+  for (auto& [id, n] : nodes_) {
+    n.crash_in_next_ready = false;
+    if (!n.up) {
+      start(n);
+      drive(n);
+    }
+  }
+  trace("all faults healed");
+}
+
+void Simulation::handle(Event& e) {
+  now_ = e.time;
+  ++stats_.events;
+  auto node_it = nodes_.find(e.node);
+  Node* node = node_it == nodes_.end() ? nullptr : &node_it->second;
+  switch (e.kind) {
+    case EventKind::kTick:
+      if (!node || !node->up || node->incarnation != e.incarnation) return;
+      node->raft->tick();
+      schedule(now_ + kTickMs, EventKind::kTick, node->id);
+      break;
+    case EventKind::kDeliver:
+      if (!node || !node->up || !link_up(e.message.from, e.message.to)) return;
+      node->raft->step(e.message);
+      break;
+    case EventKind::kRestart:
+      if (!node || node->up || node->incarnation != e.incarnation) return;
+      start(*node);
+      break;
+    case EventKind::kClient:
+      client_step();
+      return;
+    case EventKind::kNemesis:
+      nemesis_step();
+      return;
+  }
+  drive(*node);
+  if (node->up) node->raft->check_invariants();
+}
+
+bool Simulation::run_until(std::int64_t end, const std::function<bool()>& done) {
+  while (!queue_.empty() && !failed_) {
+    if (done && done()) return true;
+    if (queue_.front().time > end) break;
+    std::pop_heap(queue_.begin(), queue_.end(), EventLater{});
+    Event e = std::move(queue_.back());
+    queue_.pop_back();
+    try {
+      handle(e);
+    } catch (const std::exception& ex) {
+      checker_.on_engine_error(std::string("at ") + std::to_string(now_) + " ms: " + ex.what());
+      failed_ = true;
+    }
+    if (!checker_.ok()) failed_ = true;
+  }
+  now_ = std::max(now_, end);
+  return done && done();
+}
+
+SimResult Simulation::run() {
+  auto bootstrap = std::make_shared<raft::Snapshot>();
+  for (int i = 0; i < options_.voters; ++i) bootstrap->meta.config.voters.push_back(next_node_id_ + i);
+  for (int i = 0; i < options_.learners; ++i) bootstrap->meta.config.learners.push_back(next_node_id_ + options_.voters + i);
+  std::shared_ptr<const raft::Snapshot> boot = bootstrap;
+  for (int i = 0; i < options_.voters + options_.learners; ++i) add_node(next_node_id_++, boot);
+  schedule(0, EventKind::kClient);
+  if (options_.faults.to_string() != "none") schedule(100, EventKind::kNemesis);
+
+  run_until(options_.chaos_ms, nullptr);
+  if (!failed_) {
+    heal();
+    // Liveness: with the faults gone, a leader appears and a new proposal commits.
+    std::int64_t healed_at = now_;
+    bool live = run_until(healed_at + options_.liveness_ms, [&] { return last_ack_proposed_at_ >= healed_at; });
+    if (!failed_ && !live) {
+      checker_.on_liveness_failure("no proposal made after healing committed within " +
+                                   std::to_string(options_.liveness_ms) + " ms");
+    }
+  }
+  if (!failed_ && checker_.ok()) {
+    clients_on_ = false;
+    auto converged = [&] {
+      Node* leader = current_leader();
+      if (!leader || leader->raft->log().committed() != leader->raft->log().last_index()) return false;
+      for (NodeId id : members()) {
+        auto it = nodes_.find(id);
+        if (it == nodes_.end() || !it->second.up || it->second.sm.applied != leader->raft->log().committed()) return false;
+      }
+      return true;
+    };
+    if (!run_until(now_ + options_.converge_ms, converged)) {
+      checker_.on_liveness_failure("members did not all apply the leader's log within " +
+                                   std::to_string(options_.converge_ms) + " ms after healing" + describe_members());
+    } else {
+      std::map<NodeId, std::vector<std::uint64_t>> applied;
+      for (NodeId id : members()) applied[id] = nodes_[id].sm.proposals;
+      checker_.check_final(applied);
+    }
+  }
+  stats_.acknowledged = 0;
+  for (auto& [id, n] : nodes_) stats_.acknowledged = std::max<std::uint64_t>(stats_.acknowledged, n.sm.proposals.size());
+  stats_.virtual_ms = now_;
+  return SimResult{checker_.violations(), stats_};
+}
+
+}  // namespace
+
+SimResult run_simulation(const SimOptions& options) {
+  Simulation sim(options);
+  return sim.run();
+}
+
+std::string replay_command(const SimOptions& o) {
+  std::string cmd = "raftfl-sim --seeds 1 --first " + std::to_string(o.seed) + " --nodes " + std::to_string(o.voters);
+  if (o.learners > 0) cmd += " --learners " + std::to_string(o.learners);
+  cmd += " --faults " + o.faults.to_string();
+  return cmd;
+}
+
+}  // namespace raftfl::sim
