@@ -7,8 +7,16 @@
 namespace raftfl::raft {
 
 // Only a voter of the configuration in force may campaign: learners, removed servers and
-// servers that have not yet learned the configuration must not disturb the cluster.
-bool Raft::promotable() const { return config().is_voter(id()); }
+// servers that have not yet learned the configuration must not disturb the cluster. A
+// voter whose own removal is not yet committed still may: that entry may be in its log
+// alone, and the voters left in the old configuration may need its vote, which it refuses
+// them while its log is longer (a two-voter cluster whose leader was cut off right after
+// proposing its own removal would deadlock). It still needs a majority of the new one.
+bool Raft::promotable() const {
+  if (config().is_voter(id())) return true;
+  return configs_.size() > 1 && last_config_index() > log_.committed() &&
+         configs_[configs_.size() - 2].config.is_voter(id());
+}
 
 void Raft::tick() {
   if (leader_state()) {
@@ -76,7 +84,8 @@ void Raft::campaign(bool pre_vote, bool force) {
   reset_timers();
   auto& c = std::get<CandidateState>(role_);
   c.votes[id()] = true;
-  if (c.votes.size() >= config().quorum() && config().quorum() == 1) {
+  // Alone in the configuration, our own vote is the quorum; outside it, it counts for nothing.
+  if (config().quorum() == 1 && config().is_voter(id())) {
     if (pre_vote) campaign(false, force);
     else become_leader();
     return;

@@ -16,7 +16,9 @@ bool Raft::transfer_leadership(NodeId target) {
   if (pr.match == log_.last_index()) {
     maybe_send_timeout_now(target, pr);
   } else {
-    send_append(target, pr, false);
+    // Empty if everything was already sent: it still makes a target whose `next` ran
+    // past a lost message reveal the gap now rather than at the next heartbeat.
+    send_append(target, pr, true);
   }
   return true;
 }

@@ -67,8 +67,9 @@ void Raft::broadcast_append() {
       sent = true;
       if (pr.state != ProgressState::kReplicate) break;
     }
-    // Followers with nothing new still need to learn the commit index promptly.
-    if (!sent && pr.state == ProgressState::kReplicate) send_append(peer, pr, true);
+    // Followers with nothing new still need to learn the commit index promptly, and a
+    // member just added (its probe starts past our log) needs a first probe to answer.
+    if (!sent) send_append(peer, pr, true);
   }
 }
 
@@ -138,7 +139,10 @@ void Raft::handle_append_response(const Message& m) {
     return;
   }
   bool was_paused = pr.paused();
-  if (!pr.maybe_update(m.index)) {
+  // A joining node is sent the bootstrap snapshot at index 0 and acknowledges index 0,
+  // which moves no match but is still the answer that ends the snapshot state.
+  bool snapshot_acked = pr.state == ProgressState::kSnapshot && m.index >= pr.pending_snapshot;
+  if (!pr.maybe_update(m.index) && !snapshot_acked) {
     // Even a stale acknowledgement frees window slots that it covers.
     if (pr.state == ProgressState::kReplicate) pr.inflights.free_to(m.index);
     return;

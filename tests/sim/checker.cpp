@@ -72,6 +72,21 @@ void Checker::on_acknowledged(std::uint64_t id) {
   if (acknowledged_set_.insert(id).second) acknowledged_.push_back(id);
 }
 
+void Checker::on_read_issued(std::uint64_t read, Index known_committed) { reads_[read] = known_committed; }
+
+void Checker::on_read_answered(NodeId node, std::uint64_t read, Index index) {
+  auto it = reads_.find(read);
+  if (it == reads_.end()) {
+    flag("linearizable read", "node " + str(node) + " answered read " + str(read) + " that nobody issued");
+    return;
+  }
+  // A read must observe every write acknowledged before it began.
+  if (index < it->second) {
+    flag("linearizable read", "node " + str(node) + " answered read " + str(read) + " at index " + str(index) +
+                                  " after index " + str(it->second) + " had already been applied");
+  }
+}
+
 void Checker::check_final(const std::map<NodeId, std::vector<std::uint64_t>>& applied) {
   const std::vector<std::uint64_t>* reference = nullptr;
   NodeId reference_node = 0;

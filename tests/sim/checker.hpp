@@ -42,6 +42,10 @@ class Checker {
   void on_apply(NodeId node, Index index, std::uint64_t prefix_hash);
   // The client was told that proposal `id` committed.
   void on_acknowledged(std::uint64_t id);
+  // A linearizable read was issued when entries up to `known_committed` had been applied.
+  void on_read_issued(std::uint64_t read, Index known_committed);
+  // ...and a node answered it with a read index.
+  void on_read_answered(NodeId node, std::uint64_t read, Index index);
   // At the end: the proposals each live member applied, in order.
   void check_final(const std::map<NodeId, std::vector<std::uint64_t>>& applied);
   void on_liveness_failure(const std::string& what);
@@ -67,6 +71,7 @@ class Checker {
   std::map<Term, Index> max_commit_in_term_;
   std::unordered_map<Index, std::uint64_t> committed_hash_;
   std::unordered_map<Index, std::uint64_t> applied_hash_;
+  std::unordered_map<std::uint64_t, Index> reads_;
   std::vector<std::uint64_t> acknowledged_;
   std::unordered_set<std::uint64_t> acknowledged_set_;
   std::vector<Violation> violations_;

@@ -103,6 +103,20 @@ TEST(Checker, ClientOracleWantsEveryAcknowledgedProposalExactlyOnceInOneOrder) {
   EXPECT_TRUE(flagged(reordered, "client oracle"));
 }
 
+TEST(Checker, ReadIndexBelowAnAcknowledgedWriteIsStale) {
+  Checker c;
+  c.on_read_issued(1, 10);
+  c.on_read_answered(2, 1, 10);
+  c.on_read_answered(2, 1, 12);
+  EXPECT_TRUE(c.ok());
+  c.on_read_answered(3, 1, 9);
+  EXPECT_TRUE(flagged(c, "linearizable read"));
+
+  Checker unknown;
+  unknown.on_read_answered(1, 42, 5);
+  EXPECT_TRUE(flagged(unknown, "linearizable read"));
+}
+
 TEST(Checker, LivenessAndEngineFailuresAreViolations) {
   Checker c;
   c.on_liveness_failure("no leader");

@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
       local.messages += r.stats.messages;
       local.proposals += r.stats.proposals;
       local.acknowledged += r.stats.acknowledged;
+      local.reads += r.stats.reads;
       local.elections += r.stats.elections;
       local.crashes += r.stats.crashes;
       local.partitions += r.stats.partitions;
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     total.messages += local.messages;
     total.proposals += local.proposals;
     total.acknowledged += local.acknowledged;
+    total.reads += local.reads;
     total.elections += local.elections;
     total.crashes += local.crashes;
     total.partitions += local.partitions;
@@ -126,11 +128,11 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "%.1f s, %.1f seeds/s on %u threads; %llu virtual s, %llu events, %llu messages; %llu proposals, "
-      "%llu applied; %llu elections, %llu crashes, %llu partitions, %llu membership changes, %llu transfers, "
+      "%llu applied, %llu reads; %llu elections, %llu crashes, %llu partitions, %llu membership changes, %llu transfers, "
       "%llu compactions, %llu snapshots installed\n",
       seconds, static_cast<double>(seeds) / seconds, static_cast<unsigned>(threads.size()),
       (unsigned long long)(total.virtual_ms / 1000), (unsigned long long)total.events,
-      (unsigned long long)total.messages, (unsigned long long)total.proposals, (unsigned long long)total.acknowledged,
+      (unsigned long long)total.messages, (unsigned long long)total.proposals, (unsigned long long)total.acknowledged, (unsigned long long)total.reads,
       (unsigned long long)total.elections, (unsigned long long)total.crashes, (unsigned long long)total.partitions,
       (unsigned long long)total.conf_changes, (unsigned long long)total.transfers,
       (unsigned long long)total.compactions, (unsigned long long)total.snapshots_installed);

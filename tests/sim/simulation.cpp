@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <array>
 
 #include "raftfl/raft/raft.hpp"
 #include "state_machine.hpp"
@@ -30,7 +31,7 @@ struct Node {
   std::uint64_t incarnation = 0;
   std::unique_ptr<Raft> raft;
   StateMachine sm;  // volatile: rebuilt from the snapshot and the log on restart
-  bool crash_in_next_ready = false;
+  bool crash_at_next_write = false;  // crash between sending and persisting its next write
 
   // What the node has made durable; all a restart gets back.
   raft::HardState hard_state;
@@ -126,9 +127,16 @@ class Simulation {
   double duplicate_rate_ = 0;
   std::int64_t max_delay_ms_ = 3;
 
+  // Per seed: how often the nemesis strikes (some seeds are calm, some relentless).
+  std::uint64_t nemesis_gap_ms_ = 400;
+  // The nemesis's moves (the cases of nemesis_step), drawn only from the enabled faults so
+  // that a run with one fault exercises it as hard as it can.
+  std::vector<int> actions_;
   bool clients_on_ = true;
   bool nemesis_on_ = true;
   std::uint64_t next_proposal_ = 1;
+  std::uint64_t next_read_ = 1;
+  Index max_applied_ = 0;  // the highest index any node applied: what clients know committed
   NodeId next_node_id_ = 1;
   std::map<std::uint64_t, std::int64_t> proposed_at_;
   std::int64_t last_ack_proposed_at_ = -1;  // proposal time of the latest acknowledged proposal
@@ -141,7 +149,9 @@ raft::Options Simulation::raft_options(NodeId id) {
   o.id = id;
   o.seed = options_.seed * 1000003 + id;
   // Small limits make batching, flow control and message splitting happen often.
-  o.max_entries_per_message = random(1, 64);
+  // One entry per message half the time: an old-term entry and the new leader's no-op
+  // then travel apart, the window in which Figure 8's unsafe commit could happen.
+  o.max_entries_per_message = chance(0.5) ? 1 : random(2, 64);
   o.max_bytes_per_message = random(64, 4096);
   o.max_inflight_messages = random(1, 16);
   return o;
@@ -161,7 +171,7 @@ void Simulation::start(Node& node) {
   node.raft = std::make_unique<Raft>(raft_options(node.id), std::move(state));
   node.sm = node.snapshot ? StateMachine::deserialize(node.snapshot->data.view()) : StateMachine{};
   node.up = true;
-  node.crash_in_next_ready = false;
+  node.crash_at_next_write = false;
   ++node.incarnation;
   schedule(now_ + static_cast<std::int64_t>(random(1, kTickMs)), EventKind::kTick, node.id);
   trace("node %llu starts (term %llu, %zu entries after snapshot %llu)", (unsigned long long)node.id,
@@ -201,11 +211,12 @@ void Simulation::drive(Node& node) {
     bool was_leader = node.raft->role() == Role::kLeader;
     raft::Ready rd = node.raft->ready();
     for (const Message& m : rd.messages) send(m);
-    if (node.crash_in_next_ready) {
-      // Crash between sending and persisting: the leader's appends are out, its own
-      // copy and any vote are lost.
+    if (node.crash_at_next_write && (rd.hard_state || !rd.entries.empty() || rd.snapshot)) {
+      // Crash between sending and persisting: what could leave before the persist is out,
+      // the write (a vote, the leader's own copy of its entries) is lost. Back soon, while
+      // the election or the replication it was part of is still going on.
       crash(node);
-      schedule(now_ + static_cast<std::int64_t>(random(50, 1500)), EventKind::kRestart, node.id);
+      schedule(now_ + static_cast<std::int64_t>(random(10, 300)), EventKind::kRestart, node.id);
       return;
     }
     persist(node, rd, was_leader);
@@ -227,6 +238,10 @@ void Simulation::drive(Node& node) {
       send(m);
     }
     apply(node, rd);
+    for (const raft::ReadState& rs : rd.read_states) {
+      if (auto id = decode_proposal(rs.context.view())) checker_.on_read_answered(node.id, *id, rs.index);
+      ++stats_.reads;
+    }
     node.raft->advance(rd);
     maybe_compact(node);
   }
@@ -284,6 +299,7 @@ void Simulation::apply(Node& node, const raft::Ready& rd) {
   for (const Entry& e : rd.committed_entries) {
     node.sm.apply(e);
     checker_.on_apply(node.id, e.index, node.sm.hash);
+    max_applied_ = std::max(max_applied_, e.index);
     if (e.type == raft::EntryType::kNormal) {
       if (auto id = decode_proposal(e.data.view())) {
         if (!proposed_at_.count(*id)) continue;
@@ -349,8 +365,27 @@ std::string Simulation::describe_members() {
 void Simulation::client_step() {
   if (!clients_on_) return;
   schedule(now_ + static_cast<std::int64_t>(random(2, 25)), EventKind::kClient);
-  Node* leader = current_leader();
-  if (!leader) return;
+  if (chance(0.3)) {
+    // A linearizable read, on any node: followers forward it to the leader they know.
+    std::vector<Node*> up;
+    for (auto& [nid, n] : nodes_) {
+      if (n.up) up.push_back(&n);
+    }
+    if (up.empty()) return;
+    Node& reader = *up[random(0, up.size() - 1)];
+    std::uint64_t read = next_read_++;
+    checker_.on_read_issued(read, max_applied_);
+    if (reader.raft->read_index(raft::Payload(encode_proposal(read, 8)))) drive(reader);
+    return;
+  }
+  // Clients that have not heard of a newer leader still write to the old one: deposed
+  // leaders then grow entries that must never commit.
+  std::vector<Node*> leaders;
+  for (auto& [nid, n] : nodes_) {
+    if (n.up && n.raft->role() == Role::kLeader) leaders.push_back(&n);
+  }
+  if (leaders.empty()) return;
+  Node* leader = chance(0.5) ? current_leader() : leaders[random(0, leaders.size() - 1)];
   std::uint64_t id = next_proposal_++;
   auto result = leader->raft->propose(raft::Payload(encode_proposal(id, options_.entry_bytes)));
   if (!result.ok()) return;
@@ -361,13 +396,13 @@ void Simulation::client_step() {
 
 void Simulation::nemesis_step() {
   if (!nemesis_on_) return;
-  schedule(now_ + static_cast<std::int64_t>(random(50, 400)), EventKind::kNemesis);
+  schedule(now_ + static_cast<std::int64_t>(random(nemesis_gap_ms_ / 4, nemesis_gap_ms_)), EventKind::kNemesis);
   const FaultSet& f = options_.faults;
   std::vector<NodeId> all;
   for (auto& [id, n] : nodes_) all.push_back(id);
   auto pick = [&](const std::vector<NodeId>& ids) { return ids[random(0, ids.size() - 1)]; };
 
-  switch (random(0, 8)) {
+  switch (actions_[random(0, actions_.size() - 1)]) {
     case 0:
       if (f.has(Fault::kDrop)) drop_rate_ = chance(0.5) ? 0 : std::uniform_real_distribution<double>(0, 0.3)(rng_);
       break;
@@ -410,20 +445,39 @@ void Simulation::nemesis_step() {
       }
       break;
     case 5:
+    case 9:
       if (f.has(Fault::kCrash)) {
         std::vector<NodeId> up;
         std::size_t down = 0;
         for (auto& [id, n] : nodes_) (n.up ? up.push_back(id) : void(++down));
         // Crash a minority at most, so the chaos still lets entries commit.
-        if (!up.empty() && down < (static_cast<std::size_t>(options_.voters) - 1) / 2 + 1) {
-          Node& victim = nodes_[pick(up)];
-          if (chance(0.3)) {
-            victim.crash_in_next_ready = true;  // at its next write
-          } else {
-            crash(victim);
-            schedule(now_ + static_cast<std::int64_t>(random(50, 1500)), EventKind::kRestart, victim.id);
-          }
+        if (up.empty() || down >= (static_cast<std::size_t>(options_.voters) - 1) / 2 + 1) break;
+        // Half the time the leader: its unreplicated entries and pending changes are the
+        // hardest case (Figure 8 starts with a leader crashing mid-replication).
+        Node* leader = current_leader();
+        Node& victim = (leader && chance(0.5)) ? *leader : nodes_[pick(up)];
+        if (chance(0.3)) {
+          victim.crash_at_next_write = true;
+          // The election that follows a leader's crash is where a lost vote would matter.
+          if (&victim == leader) nodes_[pick(up)].crash_at_next_write = true;
+        } else {
+          crash(victim);
+          schedule(now_ + static_cast<std::int64_t>(random(50, 1500)), EventKind::kRestart, victim.id);
         }
+      }
+      break;
+    case 10:
+      if (f.has(Fault::kPartition)) {
+        // Cut the leader off alone: the rest elect a new one while it still believes it leads.
+        Node* leader = current_leader();
+        if (!leader) break;
+        for (NodeId other : all) {
+          if (other == leader->id) continue;
+          blocked_.insert({leader->id, other});
+          blocked_.insert({other, leader->id});
+        }
+        ++stats_.partitions;
+        trace("leader %llu isolated", (unsigned long long)leader->id);
       }
       break;
     case 6:
@@ -481,7 +535,7 @@ void Simulation::heal() {
   duplicate_rate_ = 0;
   max_delay_ms_ = 3;
   for (auto& [id, n] : nodes_) {
-    n.crash_in_next_ready = false;
+    n.crash_at_next_write = false;
     if (!n.up) {
       start(n);
       drive(n);
@@ -545,6 +599,17 @@ SimResult Simulation::run() {
   for (int i = 0; i < options_.learners; ++i) bootstrap->meta.config.learners.push_back(next_node_id_ + options_.voters + i);
   std::shared_ptr<const raft::Snapshot> boot = bootstrap;
   for (int i = 0; i < options_.voters + options_.learners; ++i) add_node(next_node_id_++, boot);
+  nemesis_gap_ms_ = std::array<std::uint64_t, 3>{150, 400, 1200}[random(0, 2)];
+  const FaultSet& f = options_.faults;
+  actions_ = {8};  // a quiet spell
+  if (f.has(Fault::kDrop)) actions_.push_back(0);
+  if (f.has(Fault::kDuplicate)) actions_.push_back(1);
+  if (f.has(Fault::kDelay)) actions_.push_back(2);
+  if (f.has(Fault::kPartition)) actions_.insert(actions_.end(), {3, 10});
+  if (f.has(Fault::kAsymmetric)) actions_.push_back(4);
+  if (f.has(Fault::kCrash)) actions_.insert(actions_.end(), {5, 9});
+  if (f.has(Fault::kMembership)) actions_.push_back(6);
+  if (f.has(Fault::kTransfer)) actions_.push_back(7);
   schedule(0, EventKind::kClient);
   if (options_.faults.to_string() != "none") schedule(100, EventKind::kNemesis);
 

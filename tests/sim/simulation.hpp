@@ -26,6 +26,7 @@ struct SimStats {
   std::uint64_t messages = 0;
   std::uint64_t proposals = 0;
   std::uint64_t acknowledged = 0;
+  std::uint64_t reads = 0;
   std::uint64_t elections = 0;
   std::uint64_t crashes = 0;
   std::uint64_t partitions = 0;
