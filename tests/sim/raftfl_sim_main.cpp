@@ -72,19 +72,7 @@ int main(int argc, char** argv) {
       o.chaos_ms = chaos_ms;
       o.trace = trace;
       SimResult r = run_simulation(o);
-      local.events += r.stats.events;
-      local.messages += r.stats.messages;
-      local.proposals += r.stats.proposals;
-      local.acknowledged += r.stats.acknowledged;
-      local.reads += r.stats.reads;
-      local.elections += r.stats.elections;
-      local.crashes += r.stats.crashes;
-      local.partitions += r.stats.partitions;
-      local.conf_changes += r.stats.conf_changes;
-      local.transfers += r.stats.transfers;
-      local.snapshots_installed += r.stats.snapshots_installed;
-      local.compactions += r.stats.compactions;
-      local.virtual_ms += r.stats.virtual_ms;
+      local += r.stats;
       if (!r.violations.empty()) {
         std::lock_guard lock(mutex);
         failures.push_back({o.seed, r.violations.front(), r.violations.size()});
@@ -93,19 +81,7 @@ int main(int argc, char** argv) {
       if (seeds >= 2000 && d % 1000 == 0) std::fprintf(stderr, "raftfl-sim: %llu/%llu seeds\n", (unsigned long long)d, (unsigned long long)seeds);
     }
     std::lock_guard lock(mutex);
-    total.events += local.events;
-    total.messages += local.messages;
-    total.proposals += local.proposals;
-    total.acknowledged += local.acknowledged;
-    total.reads += local.reads;
-    total.elections += local.elections;
-    total.crashes += local.crashes;
-    total.partitions += local.partitions;
-    total.conf_changes += local.conf_changes;
-    total.transfers += local.transfers;
-    total.snapshots_installed += local.snapshots_installed;
-    total.compactions += local.compactions;
-    total.virtual_ms += local.virtual_ms;
+    total += local;
   };
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < std::min<std::uint64_t>(jobs, seeds); ++t) threads.emplace_back(worker);
@@ -120,8 +96,8 @@ int main(int argc, char** argv) {
     o.voters = nodes;
     o.learners = learners;
     o.faults = *faults;
+    o.chaos_ms = chaos_ms;
     std::string replay = replay_command(o);
-    if (chaos_ms != SimOptions{}.chaos_ms) replay += " --chaos-ms " + std::to_string(chaos_ms);
     std::printf("seed %llu: %s: %s (%zu violations); replay: %s --trace\n", (unsigned long long)f.seed,
                 f.first.invariant.c_str(), f.first.detail.c_str(), f.count, replay.c_str());
     violations += f.count;

@@ -652,6 +652,23 @@ SimResult Simulation::run() {
 
 }  // namespace
 
+SimStats& SimStats::operator+=(const SimStats& o) {
+  events += o.events;
+  messages += o.messages;
+  proposals += o.proposals;
+  acknowledged += o.acknowledged;
+  reads += o.reads;
+  elections += o.elections;
+  crashes += o.crashes;
+  partitions += o.partitions;
+  conf_changes += o.conf_changes;
+  transfers += o.transfers;
+  snapshots_installed += o.snapshots_installed;
+  compactions += o.compactions;
+  virtual_ms += o.virtual_ms;
+  return *this;
+}
+
 SimResult run_simulation(const SimOptions& options) {
   Simulation sim(options);
   return sim.run();
@@ -661,6 +678,7 @@ std::string replay_command(const SimOptions& o) {
   std::string cmd = "raftfl-sim --seeds 1 --first " + std::to_string(o.seed) + " --nodes " + std::to_string(o.voters);
   if (o.learners > 0) cmd += " --learners " + std::to_string(o.learners);
   cmd += " --faults " + o.faults.to_string();
+  if (o.chaos_ms != SimOptions{}.chaos_ms) cmd += " --chaos-ms " + std::to_string(o.chaos_ms);
   return cmd;
 }
 

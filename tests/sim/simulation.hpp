@@ -35,6 +35,8 @@ struct SimStats {
   std::uint64_t snapshots_installed = 0;
   std::uint64_t compactions = 0;
   std::int64_t virtual_ms = 0;
+
+  SimStats& operator+=(const SimStats& other);
 };
 
 struct SimResult {
