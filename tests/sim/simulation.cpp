@@ -24,6 +24,8 @@ using raft::Raft;
 using raft::Role;
 
 constexpr std::int64_t kTickMs = 10;
+// A correct run needs well under a million events; a runaway engine must fail, not hang.
+constexpr std::uint64_t kMaxEvents = 20'000'000;
 
 struct Node {
   NodeId id = 0;
@@ -207,7 +209,14 @@ void Simulation::send(const Message& m) {
 bool Simulation::link_up(NodeId from, NodeId to) const { return !blocked_.count({from, to}); }
 
 void Simulation::drive(Node& node) {
-  while (node.up && node.raft->has_ready()) {
+  // A correct engine quiesces after a handful of Readies; one that never does would hang
+  // the simulation instead of failing it.
+  for (int readies = 0; node.up && node.raft->has_ready(); ++readies) {
+    if (readies == 10000) {
+      checker_.on_engine_error("node " + std::to_string(node.id) + " produced 10000 Readies without quiescing");
+      failed_ = true;
+      return;
+    }
     bool was_leader = node.raft->role() == Role::kLeader;
     raft::Ready rd = node.raft->ready();
     for (const Message& m : rd.messages) send(m);
@@ -578,6 +587,11 @@ bool Simulation::run_until(std::int64_t end, const std::function<bool()>& done) 
   while (!queue_.empty() && !failed_) {
     if (done && done()) return true;
     if (queue_.front().time > end) break;
+    if (stats_.events >= kMaxEvents) {
+      checker_.on_liveness_failure("more than " + std::to_string(kMaxEvents) + " events: a message storm");
+      failed_ = true;
+      break;
+    }
     std::pop_heap(queue_.begin(), queue_.end(), EventLater{});
     Event e = std::move(queue_.back());
     queue_.pop_back();
