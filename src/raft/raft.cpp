@@ -308,7 +308,7 @@ void Raft::check_invariants() const {
   };
   if (log_.applied() > log_.committed()) fail("applied > committed");
   if (log_.committed() > log_.last_index()) fail("committed > last index");
-  if (log_.snapshot_index() > log_.applied()) fail("snapshot beyond applied");
+  if (log_.snapshot_index() > log_.applied() && !log_.restoring()) fail("snapshot beyond applied");
   if (log_.persisted() > log_.last_index()) fail("persisted > last index");
   if (vote_ != kNoNode && term_ == 0) fail("vote without a term");
   if (configs_.empty() || configs_.front().index > log_.snapshot_index()) fail("configuration history lost");

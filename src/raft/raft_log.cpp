@@ -139,6 +139,7 @@ void RaftLog::compact_to(Index index) {
 
 void RaftLog::restore(const SnapshotMeta& snapshot) {
   has_base_ = true;
+  restoring_ = true;
   entries_.clear();
   snapshot_index_ = snapshot.index;
   snapshot_term_ = snapshot.term;
@@ -150,6 +151,7 @@ void RaftLog::restore(const SnapshotMeta& snapshot) {
 }
 
 void RaftLog::snapshot_persisted() {
+  restoring_ = false;
   persisted_ = std::max(persisted_, snapshot_index_);
   applied_ = std::max(applied_, snapshot_index_);
 }

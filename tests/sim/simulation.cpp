@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <optional>
 #include <set>
 #include <array>
 
@@ -27,6 +28,13 @@ constexpr std::int64_t kTickMs = 10;
 // A correct run needs well under a million events; a runaway engine must fail, not hang.
 constexpr std::uint64_t kMaxEvents = 20'000'000;
 
+// A Ready handed to the disk, with what the driver knew when it took it.
+struct InFlightWrite {
+  bool was_leader = false;
+  Term term = 0;
+  raft::Ready ready;
+};
+
 struct Node {
   NodeId id = 0;
   bool up = false;
@@ -34,6 +42,7 @@ struct Node {
   std::unique_ptr<Raft> raft;
   StateMachine sm;  // volatile: rebuilt from the snapshot and the log on restart
   bool crash_at_next_write = false;  // crash between sending and persisting its next write
+  std::optional<InFlightWrite> writing;  // a Ready whose writes the disk has not finished
 
   // What the node has made durable; all a restart gets back.
   raft::HardState hard_state;
@@ -51,7 +60,7 @@ struct Node {
   }
 };
 
-enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart };
+enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart, kWriteDone };
 
 struct Event {
   std::int64_t time;
@@ -83,6 +92,7 @@ class Simulation {
 
   // The driver: one Ready at a time, in the order the engine's contract asks.
   void drive(Node& node);
+  void complete(Node& node, const InFlightWrite& write);
   void persist(Node& node, const raft::Ready& rd, bool was_leader);
   void apply(Node& node, const raft::Ready& rd);
   void maybe_compact(Node& node);
@@ -131,6 +141,8 @@ class Simulation {
 
   // Per seed: how often the nemesis strikes (some seeds are calm, some relentless).
   std::uint64_t nemesis_gap_ms_ = 400;
+  // Per seed: 0 writes synchronously; otherwise each write takes 1 to this many ms.
+  std::uint64_t disk_latency_ms_ = 0;
   // The nemesis's moves (the cases of nemesis_step), drawn only from the enabled faults so
   // that a run with one fault exercises it as hard as it can.
   std::vector<int> actions_;
@@ -174,6 +186,7 @@ void Simulation::start(Node& node) {
   node.sm = node.snapshot ? StateMachine::deserialize(node.snapshot->data.view()) : StateMachine{};
   node.up = true;
   node.crash_at_next_write = false;
+  node.writing.reset();
   ++node.incarnation;
   schedule(now_ + static_cast<std::int64_t>(random(1, kTickMs)), EventKind::kTick, node.id);
   trace("node %llu starts (term %llu, %zu entries after snapshot %llu)", (unsigned long long)node.id,
@@ -183,6 +196,7 @@ void Simulation::start(Node& node) {
 void Simulation::crash(Node& node) {
   node.up = false;
   node.raft.reset();
+  node.writing.reset();  // the disk never finished it
   node.sm = StateMachine{};
   ++node.incarnation;
   ++stats_.crashes;
@@ -211,16 +225,16 @@ bool Simulation::link_up(NodeId from, NodeId to) const { return !blocked_.count(
 void Simulation::drive(Node& node) {
   // A correct engine quiesces after a handful of Readies; one that never does would hang
   // the simulation instead of failing it.
-  for (int readies = 0; node.up && node.raft->has_ready(); ++readies) {
+  for (int readies = 0; node.up && !node.writing && node.raft->has_ready(); ++readies) {
     if (readies == 10000) {
       checker_.on_engine_error("node " + std::to_string(node.id) + " produced 10000 Readies without quiescing");
       failed_ = true;
       return;
     }
-    bool was_leader = node.raft->role() == Role::kLeader;
-    raft::Ready rd = node.raft->ready();
-    for (const Message& m : rd.messages) send(m);
-    if (node.crash_at_next_write && (rd.hard_state || !rd.entries.empty() || rd.snapshot)) {
+    InFlightWrite w{node.raft->role() == Role::kLeader, node.raft->term(), node.raft->ready()};
+    for (const Message& m : w.ready.messages) send(m);
+    bool writes = w.ready.hard_state || !w.ready.entries.empty() || w.ready.snapshot;
+    if (node.crash_at_next_write && writes) {
       // Crash between sending and persisting: what could leave before the persist is out,
       // the write (a vote, the leader's own copy of its entries) is lost. Back soon, while
       // the election or the replication it was part of is still going on.
@@ -228,32 +242,44 @@ void Simulation::drive(Node& node) {
       schedule(now_ + static_cast<std::int64_t>(random(10, 300)), EventKind::kRestart, node.id);
       return;
     }
-    persist(node, rd, was_leader);
-    if (rd.soft_state && rd.soft_state->role == Role::kLeader) {
-      ++stats_.elections;
-      if (options_.trace) {
-        std::string voters;
-        for (NodeId v : node.raft->config().voters) voters += " " + std::to_string(v);
-        trace("node %llu leads term %llu with voters%s", (unsigned long long)node.id,
-              (unsigned long long)node.raft->term(), voters.c_str());
-      }
-      checker_.on_leader(node.id, node.raft->term(), node.base(), node.stored_last(),
-                         [&node](Index i) { return node.hash_at(i); });
+    if (writes && disk_latency_ms_ > 0) {
+      // The disk takes its time, as a real one does; the node keeps receiving meanwhile
+      // (the engine allows step() between ready() and advance()), and a crash before the
+      // write completes loses it.
+      node.writing = std::move(w);
+      schedule(now_ + static_cast<std::int64_t>(random(1, disk_latency_ms_)), EventKind::kWriteDone, node.id);
+      return;
     }
-    for (const Message& m : rd.messages_after_persist) {
-      if (options_.trace && (m.type == raft::MessageType::kVoteResp || m.type == raft::MessageType::kPreVoteResp))
-        trace("node %llu %s %s to %llu for term %llu", (unsigned long long)node.id, m.reject ? "refuses" : "grants",
-              raft::to_string(m.type), (unsigned long long)m.to, (unsigned long long)m.term);
-      send(m);
-    }
-    apply(node, rd);
-    for (const raft::ReadState& rs : rd.read_states) {
-      if (auto id = decode_proposal(rs.context.view())) checker_.on_read_answered(node.id, *id, rs.index);
-      ++stats_.reads;
-    }
-    node.raft->advance(rd);
-    maybe_compact(node);
+    complete(node, w);
   }
+}
+
+void Simulation::complete(Node& node, const InFlightWrite& w) {
+  const raft::Ready& rd = w.ready;
+  persist(node, rd, w.was_leader);
+  if (rd.soft_state && rd.soft_state->role == Role::kLeader) {
+    ++stats_.elections;
+    if (options_.trace) {
+      std::string voters;
+      for (NodeId v : node.raft->config().voters) voters += " " + std::to_string(v);
+      trace("node %llu leads term %llu with voters%s", (unsigned long long)node.id, (unsigned long long)w.term,
+            voters.c_str());
+    }
+    checker_.on_leader(node.id, w.term, node.base(), node.stored_last(), [&node](Index i) { return node.hash_at(i); });
+  }
+  for (const Message& m : rd.messages_after_persist) {
+    if (options_.trace && (m.type == raft::MessageType::kVoteResp || m.type == raft::MessageType::kPreVoteResp))
+      trace("node %llu %s %s to %llu for term %llu", (unsigned long long)node.id, m.reject ? "refuses" : "grants",
+            raft::to_string(m.type), (unsigned long long)m.to, (unsigned long long)m.term);
+    send(m);
+  }
+  apply(node, rd);
+  for (const raft::ReadState& rs : rd.read_states) {
+    if (auto id = decode_proposal(rs.context.view())) checker_.on_read_answered(node.id, *id, rs.index);
+    ++stats_.reads;
+  }
+  node.raft->advance(rd);
+  maybe_compact(node);
 }
 
 void Simulation::persist(Node& node, const raft::Ready& rd, bool was_leader) {
@@ -517,6 +543,18 @@ void Simulation::nemesis_step() {
           trace("leader %llu proposes membership change %d of node %llu", (unsigned long long)leader->id,
                 static_cast<int>(change.type), (unsigned long long)change.node);
           if (change.type == raft::ConfChangeType::kAddLearner) add_node(next_node_id_++, nullptr);
+          // A second change at once must be refused while the first is uncommitted: two in
+          // flight can form disjoint majorities.
+          const raft::Configuration& now = leader->raft->config();
+          raft::ConfChange second;
+          if (!now.learners.empty() && chance(0.5)) {
+            second = {raft::ConfChangeType::kPromoteLearner, pick(now.learners), {}};
+          } else if (now.voters.size() > 1) {
+            second = {raft::ConfChangeType::kRemoveNode, pick(now.voters), {}};
+          }
+          if (second.node != 0 && chance(0.5) && leader->raft->propose_conf_change(second).ok()) {
+            checker_.on_engine_error("leader accepted a second membership change while one was uncommitted");
+          }
           drive(*leader);
         }
       }
@@ -572,6 +610,13 @@ void Simulation::handle(Event& e) {
       if (!node || node->up || node->incarnation != e.incarnation) return;
       start(*node);
       break;
+    case EventKind::kWriteDone: {
+      if (!node || !node->up || node->incarnation != e.incarnation || !node->writing) return;
+      InFlightWrite w = std::move(*node->writing);
+      node->writing.reset();
+      complete(*node, w);
+      break;
+    }
     case EventKind::kClient:
       client_step();
       return;
@@ -614,6 +659,7 @@ SimResult Simulation::run() {
   std::shared_ptr<const raft::Snapshot> boot = bootstrap;
   for (int i = 0; i < options_.voters + options_.learners; ++i) add_node(next_node_id_++, boot);
   nemesis_gap_ms_ = std::array<std::uint64_t, 3>{150, 400, 1200}[random(0, 2)];
+  disk_latency_ms_ = std::array<std::uint64_t, 3>{0, 2, 8}[random(0, 2)];
   const FaultSet& f = options_.faults;
   actions_ = {8};  // a quiet spell
   if (f.has(Fault::kDrop)) actions_.push_back(0);

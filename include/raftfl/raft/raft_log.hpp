@@ -10,7 +10,8 @@ namespace raftfl::raft {
 
 // The in-memory log of one node: the entries after its latest snapshot, and the indexes
 // that mark how far they have been handed to the driver, made durable, committed and
-// applied. Always: snapshot_index <= applied <= committed, persisted <= last_index.
+// applied. Always: applied <= committed, persisted <= last_index, and
+// snapshot_index <= applied except while a received snapshot is being restored.
 class RaftLog {
  public:
   RaftLog() = default;
@@ -76,11 +77,14 @@ class RaftLog {
   // once the driver has stored and installed it (snapshot_persisted()).
   void restore(const SnapshotMeta& snapshot);
   void snapshot_persisted();
+  // A received snapshot replaced the log but is not yet stored and installed.
+  bool restoring() const { return restoring_; }
 
  private:
   void truncate_from(Index index);
 
   bool has_base_ = true;
+  bool restoring_ = false;
   Index snapshot_index_ = 0;
   Term snapshot_term_ = 0;
   std::deque<Entry> entries_;  // entries_[0] has index snapshot_index_ + 1
