@@ -208,7 +208,7 @@ void WalStorage::replay_segment(const fs::path& file, bool newest) {
         throw CorruptionError(file.string() + ": unknown entry type at offset " + std::to_string(record_at));
       raft::Entry e{get_u64(body + 8), get_u64(body), static_cast<raft::EntryType>(type),
                     raft::Payload(std::string(body + 17, length - 17))};
-      raft::PersistedState now = memory_.load();
+      const raft::PersistedState& now = memory_.state();
       raft::Index base = now.snapshot ? now.snapshot->meta.index : 0;
       if (e.index > base) {
         if (e.index > base + now.entries.size() + 1)
@@ -239,7 +239,7 @@ void WalStorage::start_segment() {
   segment_last_index_[segment_seq_] = 0;
   // Every segment opens with the hard state, so older segments are never needed for it.
   std::string records;
-  put_record(records, kHardStateRecord, hard_state_body(memory_.load().hard_state));
+  put_record(records, kHardStateRecord, hard_state_body(memory_.state().hard_state));
   append(records);
 }
 

@@ -30,6 +30,8 @@ class MemoryStorage final : public Storage {
  public:
   explicit MemoryStorage(raft::PersistedState initial = {}) : state_(std::move(initial)) {}
   raft::PersistedState load() override { return state_; }
+  // The state without a copy (load() copies the log).
+  const raft::PersistedState& state() const { return state_; }
   void save(const std::shared_ptr<const raft::Snapshot>& snapshot, const std::vector<raft::Entry>& entries,
             const raft::HardState* hard_state) override;
   void compact(const std::shared_ptr<const raft::Snapshot>& snapshot) override;
