@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "raftfl/raft/little_endian.hpp"
+
 namespace raftfl::raft {
 namespace {
 
@@ -30,7 +32,7 @@ std::string encode_conf_change(const ConfChange& change) {
   std::string out;
   out.reserve(9 + change.context.size());
   out.push_back(static_cast<char>(change.type));
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((change.node >> (8 * i)) & 0xff));
+  put_le<std::uint64_t>(out, change.node);
   out += change.context;
   return out;
 }
@@ -41,7 +43,7 @@ std::optional<ConfChange> decode_conf_change(std::string_view bytes) {
   if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;
   ConfChange change;
   change.type = static_cast<ConfChangeType>(type);
-  for (int i = 0; i < 8; ++i) change.node |= NodeId{static_cast<std::uint8_t>(bytes[1 + i])} << (8 * i);
+  change.node = get_le<std::uint64_t>(bytes.data() + 1);
   change.context = std::string(bytes.substr(9));
   return change;
 }

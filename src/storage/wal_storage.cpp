@@ -11,6 +11,8 @@
 #include <system_error>
 #include <vector>
 
+#include "raftfl/raft/little_endian.hpp"
+
 namespace raftfl::storage {
 namespace fs = std::filesystem;
 namespace {
@@ -25,22 +27,12 @@ constexpr std::size_t kChecksumBytes = 8;
 constexpr std::uint32_t kMaxRecordBody = 1u << 30;
 constexpr char kSnapshotMagic[8] = {'r', 'f', 'l', 's', 'n', 'a', 'p', '1'};
 
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-std::uint64_t get_u64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(p[i])} << (8 * i);
-  return v;
-}
-std::uint32_t get_u32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<std::uint8_t>(p[i])} << (8 * i);
-  return v;
-}
+using raft::get_le;
+using raft::put_le;
+constexpr auto put_u64 = put_le<std::uint64_t>;
+constexpr auto put_u32 = put_le<std::uint32_t>;
+constexpr auto get_u64 = get_le<std::uint64_t>;
+constexpr auto get_u32 = get_le<std::uint32_t>;
 
 std::uint32_t length_check(const char* length_bytes) {
   return static_cast<std::uint32_t>(XXH3_64bits(length_bytes, 4)) ^ 0x5eed5eedu;
@@ -268,11 +260,12 @@ void WalStorage::save(const std::shared_ptr<const raft::Snapshot>& snapshot, con
     drop_segments_up_to(~raft::Index{0});
   }
   if (entries.empty() && !hard_state) return;
-  memory_.save(nullptr, entries, hard_state);
   std::string records;
   for (const raft::Entry& e : entries) put_record(records, kEntryRecord, entry_body(e));
   if (hard_state) put_record(records, kHardStateRecord, hard_state_body(*hard_state));
   append(records);
+  // Only what reached the disk is what load() returns.
+  memory_.save(nullptr, entries, hard_state);
   if (!entries.empty()) segment_last_index_[segment_seq_] = std::max(segment_last_index_[segment_seq_], entries.back().index);
   if (segment_size_ >= options_.segment_bytes) start_segment();
 }

@@ -287,7 +287,7 @@ void Simulation::persist(Node& node, const raft::Ready& rd, bool was_leader) {
     const raft::SnapshotMeta& meta = rd.snapshot->meta;
     if (node.stored_last() > meta.index) checker_.on_log_truncated(node.id, meta.index + 1, was_leader, node.raft->term());
     node.snapshot = rd.snapshot;
-    node.snapshot_hash = StateMachine::deserialize(rd.snapshot->data.view()).hash;
+    node.snapshot_hash = StateMachine::hash_of(rd.snapshot->data.view());
     node.entries.clear();
     node.hashes.clear();
     ++stats_.snapshots_installed;

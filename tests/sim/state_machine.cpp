@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "raftfl/raft/little_endian.hpp"
+
 namespace raftfl::sim {
 namespace {
 
@@ -16,15 +18,11 @@ std::uint64_t mix(std::uint64_t x) {
   return x;
 }
 
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
+void put_u64(std::string& out, std::uint64_t v) { raft::put_le<std::uint64_t>(out, v); }
 
 std::uint64_t get_u64(std::string_view in, std::size_t at) {
   if (at + 8 > in.size()) throw std::runtime_error("truncated state machine snapshot");
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(in[at + i])} << (8 * i);
-  return v;
+  return raft::get_le<std::uint64_t>(in.data() + at);
 }
 
 }  // namespace
@@ -65,6 +63,8 @@ std::string StateMachine::serialize() const {
   for (std::uint64_t id : proposals) put_u64(out, id);
   return out;
 }
+
+std::uint64_t StateMachine::hash_of(std::string_view bytes) { return bytes.empty() ? 0 : get_u64(bytes, 8); }
 
 StateMachine StateMachine::deserialize(std::string_view bytes) {
   StateMachine sm;

@@ -26,6 +26,8 @@ struct StateMachine {
   void apply(const raft::Entry& entry);
   std::string serialize() const;
   static StateMachine deserialize(std::string_view bytes);
+  // The prefix hash a serialized state machine carries, without decoding the rest.
+  static std::uint64_t hash_of(std::string_view bytes);
 };
 
 }  // namespace raftfl::sim

@@ -2,6 +2,8 @@
 // to start on damage it cannot explain.
 #include "raftfl/storage/wal_storage.hpp"
 
+#include "raft_equality.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -33,20 +35,8 @@ class WalStorageTest : public ::testing::Test {
   }
   static void expect_same(const raft::PersistedState& a, const raft::PersistedState& b) {
     EXPECT_EQ(a.hard_state, b.hard_state);
-    ASSERT_EQ(a.snapshot == nullptr, b.snapshot == nullptr);
-    if (a.snapshot) {
-      EXPECT_EQ(a.snapshot->meta.index, b.snapshot->meta.index);
-      EXPECT_EQ(a.snapshot->meta.term, b.snapshot->meta.term);
-      EXPECT_EQ(a.snapshot->meta.config, b.snapshot->meta.config);
-      EXPECT_EQ(a.snapshot->data.view(), b.snapshot->data.view());
-    }
-    ASSERT_EQ(a.entries.size(), b.entries.size());
-    for (std::size_t i = 0; i < a.entries.size(); ++i) {
-      EXPECT_EQ(a.entries[i].index, b.entries[i].index);
-      EXPECT_EQ(a.entries[i].term, b.entries[i].term);
-      EXPECT_EQ(a.entries[i].type, b.entries[i].type);
-      EXPECT_EQ(a.entries[i].data.view(), b.entries[i].data.view());
-    }
+    raft::test::expect_same_snapshot(a.snapshot, b.snapshot);
+    raft::test::expect_same_entries(a.entries, b.entries);
   }
   std::vector<fs::path> segments() const {
     std::vector<fs::path> out;

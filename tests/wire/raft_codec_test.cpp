@@ -5,6 +5,7 @@
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
 
+#include "raft_equality.hpp"
 #include "raftfl/schemas/raft.capnp.h"
 
 namespace raftfl::wire {
@@ -60,20 +61,8 @@ void expect_same(const Message& a, const Message& b) {
   EXPECT_EQ(a.force, b.force);
   EXPECT_EQ(a.read_seq, b.read_seq);
   EXPECT_EQ(a.context.view(), b.context.view());
-  ASSERT_EQ(a.entries.size(), b.entries.size());
-  for (std::size_t i = 0; i < a.entries.size(); ++i) {
-    EXPECT_EQ(a.entries[i].term, b.entries[i].term);
-    EXPECT_EQ(a.entries[i].index, b.entries[i].index);
-    EXPECT_EQ(a.entries[i].type, b.entries[i].type);
-    EXPECT_EQ(a.entries[i].data.view(), b.entries[i].data.view());
-  }
-  ASSERT_EQ(a.snapshot == nullptr, b.snapshot == nullptr);
-  if (a.snapshot) {
-    EXPECT_EQ(a.snapshot->meta.index, b.snapshot->meta.index);
-    EXPECT_EQ(a.snapshot->meta.term, b.snapshot->meta.term);
-    EXPECT_EQ(a.snapshot->meta.config, b.snapshot->meta.config);
-    EXPECT_EQ(a.snapshot->data.view(), b.snapshot->data.view());
-  }
+  raft::test::expect_same_entries(a.entries, b.entries);
+  raft::test::expect_same_snapshot(a.snapshot, b.snapshot);
 }
 
 class RoundTrip : public ::testing::TestWithParam<MessageType> {};
