@@ -16,6 +16,20 @@ capnp::Data::Reader bytes_of(const raft::Payload& p) {
   return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(v.data()), v.size());
 }
 
+// Sets a Data field from a payload: by reference when `zero_copy` allows it (see
+// RaftMessageBuilder), by copy otherwise. Cap'n Proto needs referenced data word-aligned.
+template <typename Setter, typename Adopter>
+void set_payload(const raft::Payload& p, RaftMessageBuilder* zero_copy, Setter set, Adopter adopt) {
+  const auto v = p.view();
+  if (zero_copy != nullptr && v.size() >= RaftMessageBuilder::kReferenceBytes &&
+      reinterpret_cast<std::uintptr_t>(v.data()) % sizeof(capnp::word) == 0) {
+    adopt(zero_copy->getOrphanage().referenceExternalData(bytes_of(p)));
+    zero_copy->retain(p);
+    return;
+  }
+  set(bytes_of(p));
+}
+
 raft::Payload payload_of(capnp::Data::Reader d) {
   return raft::Payload(std::string(reinterpret_cast<const char*>(d.begin()), d.size()));
 }
@@ -34,14 +48,16 @@ std::vector<raft::NodeId> decode_ids(capnp::List<std::uint64_t>::Reader in) {
   return out;
 }
 
-void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out) {
+void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out, RaftMessageBuilder* zero_copy) {
   auto meta = out.initMeta();
   meta.setIndex(snap.meta.index);
   meta.setTerm(snap.meta.term);
   auto config = meta.initConfig();
   encode_ids(snap.meta.config.voters, config.initVoters(static_cast<unsigned>(snap.meta.config.voters.size())));
   encode_ids(snap.meta.config.learners, config.initLearners(static_cast<unsigned>(snap.meta.config.learners.size())));
-  out.setData(bytes_of(snap.data));
+  set_payload(
+      snap.data, zero_copy, [&](capnp::Data::Reader d) { out.setData(d); },
+      [&](capnp::Orphan<capnp::Data>&& o) { out.adoptData(kj::mv(o)); });
 }
 
 std::shared_ptr<const raft::Snapshot> decode_snapshot(schema::Snapshot::Reader in) {
@@ -57,7 +73,9 @@ std::shared_ptr<const raft::Snapshot> decode_snapshot(schema::Snapshot::Reader i
 
 }  // namespace
 
-void encode_raft_message(const raft::Message& m, std::uint64_t cluster_id, capnp::MessageBuilder& out) {
+namespace {
+
+void encode(const raft::Message& m, std::uint64_t cluster_id, capnp::MessageBuilder& out, RaftMessageBuilder* zero_copy) {
   auto env = out.initRoot<schema::Envelope>();
   env.setClusterId(cluster_id);
   env.setSender(m.from);
@@ -81,10 +99,22 @@ void encode_raft_message(const raft::Message& m, std::uint64_t cluster_id, capnp
       out_entry.setTerm(e.term);
       out_entry.setIndex(e.index);
       out_entry.setType(static_cast<schema::EntryType>(e.type));
-      out_entry.setData(bytes_of(e.data));
+      set_payload(
+          e.data, zero_copy, [&](capnp::Data::Reader d) { out_entry.setData(d); },
+          [&](capnp::Orphan<capnp::Data>&& o) { out_entry.adoptData(kj::mv(o)); });
     }
   }
-  if (m.snapshot) encode_snapshot(*m.snapshot, body.initSnapshot());
+  if (m.snapshot) encode_snapshot(*m.snapshot, body.initSnapshot(), zero_copy);
+}
+
+}  // namespace
+
+void encode_raft_message(const raft::Message& m, std::uint64_t cluster_id, capnp::MessageBuilder& out) {
+  encode(m, cluster_id, out, nullptr);
+}
+
+void encode_raft_message(const raft::Message& m, std::uint64_t cluster_id, RaftMessageBuilder& out) {
+  encode(m, cluster_id, out, &out);
 }
 
 raft::Message decode_raft_message(capnp::MessageReader& in, EnvelopeHeader* header) {

@@ -100,6 +100,43 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, RoundTrip,
 
 kj::Array<capnp::word> flat(capnp::MallocMessageBuilder& builder) { return capnp::messageToFlatArray(builder); }
 
+// Large payloads go by reference: each is a segment of its own, pointing at the payload's
+// bytes, and the message still reads back identical.
+TEST(ZeroCopy, LargePayloadsAreReferencedNotCopied) {
+  Message sent;
+  sent.type = MessageType::kAppend;
+  sent.from = 1;
+  sent.to = 2;
+  sent.term = 3;
+  sent.index = 9;
+  for (raft::Index i = 10; i < 14; ++i) {
+    // Two large entries (referenced) between small ones (copied).
+    const std::size_t size = i % 2 == 0 ? (64u << 10) + i : 100;
+    sent.entries.push_back({3, i, raft::EntryType::kNormal, raft::Payload(std::string(size, static_cast<char>('a' + i)))});
+  }
+  RaftMessageBuilder builder;
+  encode_raft_message(sent, kCluster, builder);
+  EXPECT_EQ(builder.retained(), 2u);
+  const auto segments = builder.getSegmentsForOutput();
+  ASSERT_EQ(segments.size(), 3u);
+  EXPECT_EQ(reinterpret_cast<const char*>(segments[1].begin()), sent.entries[0].data.view().data())
+      << "the first large payload was copied";
+  EXPECT_EQ(reinterpret_cast<const char*>(segments[2].begin()), sent.entries[2].data.view().data())
+      << "the second large payload was copied";
+  const auto words = capnp::messageToFlatArray(segments);
+  expect_same(sent, from_flat_array(words));
+}
+
+TEST(ZeroCopy, SmallPayloadsAreCopiedIntoOneSegment) {
+  Message sent = full_message(MessageType::kAppend);
+  sent.snapshot = nullptr;  // its 100 kB would be referenced
+  RaftMessageBuilder builder(64 * 1024);
+  encode_raft_message(sent, kCluster, builder);
+  EXPECT_EQ(builder.retained(), 0u);
+  EXPECT_EQ(builder.getSegmentsForOutput().size(), 1u);
+  expect_same(sent, from_flat_array(capnp::messageToFlatArray(builder)));
+}
+
 TEST(Decode, RefusesUnknownMessageType) {
   capnp::MallocMessageBuilder builder;
   encode_raft_message(full_message(MessageType::kAppend), kCluster, builder);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "raftfl/raft/message.hpp"
 
@@ -25,8 +26,29 @@ struct EnvelopeHeader {
   raft::Term term = 0;
 };
 
-// Fills `out` with `message` in an envelope of cluster `cluster_id`.
+// Fills `out` with `message` in an envelope of cluster `cluster_id`. Payloads are copied
+// into the message.
 void encode_raft_message(const raft::Message& message, std::uint64_t cluster_id, capnp::MessageBuilder& out);
+
+// A builder that references large payloads where they are instead of copying them: each
+// becomes a segment of its own (sent by the transport's gather write) and is kept alive
+// as long as the builder.
+class RaftMessageBuilder final : public capnp::MallocMessageBuilder {
+ public:
+  // Payloads at least this large are referenced; smaller ones cost less to copy than a
+  // segment (an iovec entry and a segment-table word) costs to send.
+  static constexpr std::size_t kReferenceBytes = 4096;
+
+  using capnp::MallocMessageBuilder::MallocMessageBuilder;
+  void retain(raft::Payload payload) { retained_.push_back(std::move(payload)); }
+  std::size_t retained() const { return retained_.size(); }
+
+ private:
+  std::vector<raft::Payload> retained_;
+};
+
+// As above, referencing payloads of kReferenceBytes or more instead of copying them.
+void encode_raft_message(const raft::Message& message, std::uint64_t cluster_id, RaftMessageBuilder& out);
 // Reads a Raft message back; throws DecodeError when the envelope holds anything else or
 // a field is out of range. `header` receives the envelope (for the handshake's checks).
 raft::Message decode_raft_message(capnp::MessageReader& in, EnvelopeHeader* header = nullptr);

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+namespace raftfl::net {
+
+struct ReactorOptions {
+  // Spin on the ready queue this long after the last handler before sleeping in the
+  // kernel. On this class of machine a sleeping thread costs ~30 us to wake, more than a
+  // small message's whole round trip, so a busy node trades CPU for latency; an idle
+  // node (0) sleeps at once.
+  std::chrono::microseconds poll_budget{0};
+  // Pin the reactor thread to this CPU (-1: let the scheduler choose).
+  int cpu = -1;
+  std::string name = "reactor";
+};
+
+// One io_context on its own thread (DESIGN.md, "Threads"). Everything that runs on a
+// reactor is single-threaded; other threads hand it work with asio::post.
+class Reactor {
+ public:
+  explicit Reactor(ReactorOptions options = {});
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  asio::io_context& context() { return context_; }
+  const ReactorOptions& options() const { return options_; }
+
+  // Runs the loop on a new thread until stop().
+  void start();
+  // Runs the loop on the calling thread until stop(); for programs whose main thread is
+  // the reactor.
+  void run_here();
+  // Safe from any thread; returns at once.
+  void stop();
+  // Waits for the thread started by start().
+  void join();
+  // After the loop stopped: runs what is left (the completions of operations that closing
+  // sockets and cancelling timers aborted) until nothing is, or `limit` passes. Asio needs
+  // those completions to run before the io_context goes: an operation destroyed with the
+  // context instead outlives the services it belongs to. Owners call it after closing
+  // their I/O objects and before destroying them; the destructor calls it too.
+  void drain(std::chrono::milliseconds limit = std::chrono::milliseconds(2000));
+  bool running_in_this_thread() { return context_.get_executor().running_in_this_thread(); }
+
+  // Handlers run, and sleeps taken by a polling reactor, for benchmarks and the status page.
+  std::uint64_t handlers_run() const { return handlers_run_.load(std::memory_order_relaxed); }
+  std::uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
+
+ private:
+  void loop();
+
+  ReactorOptions options_;
+  asio::io_context context_{1};  // concurrency hint 1: one thread, no internal locking contention
+  std::thread thread_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::uint64_t> handlers_run_{0};
+  std::atomic<std::uint64_t> sleeps_{0};
+};
+
+}  // namespace raftfl::net

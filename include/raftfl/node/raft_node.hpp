@@ -1,0 +1,129 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raftfl/net/reactor.hpp"
+#include "raftfl/net/transport.hpp"
+#include "raftfl/node/config.hpp"
+#include "raftfl/node/kv_state_machine.hpp"
+#include "raftfl/raft/raft.hpp"
+#include "raftfl/storage/storage.hpp"
+
+namespace raftfl::node {
+
+struct ProposeOutcome {
+  bool ok = false;
+  raft::Index index = 0;
+  std::string error;               // why not, when !ok
+  raft::NodeId leader = raft::kNoNode;  // where to go instead, when known
+};
+
+struct MemberStatus {
+  raft::NodeId id = 0;
+  bool voter = true;
+  raft::Index match = 0;  // known on the leader only
+  raft::Index next = 0;
+  std::string state;      // probe / replicate / snapshot, on the leader; "self" for this node
+  bool connected = false;
+};
+
+struct NodeStatus {
+  raft::NodeId id = 0;
+  std::uint64_t cluster_id = 0;
+  std::string role;
+  raft::Term term = 0;
+  raft::NodeId leader = raft::kNoNode;
+  raft::Index commit = 0;
+  raft::Index applied = 0;
+  raft::Index first_index = 0;
+  raft::Index last_index = 0;
+  raft::Index snapshot_index = 0;
+  std::string transport;
+  std::string storage;
+  std::uint64_t kv_keys = 0;
+  std::uint64_t kv_digest = 0;
+  std::uint64_t proposals_pending = 0;
+  std::uint64_t persists = 0;  // durability barriers taken (group commits)
+  std::uint64_t persisted_entries = 0;
+  net::TransportStats transport_stats;
+  std::vector<MemberStatus> members;
+};
+
+std::string to_json(const NodeStatus& status);
+
+// One node: the Raft engine driven on a reactor by coroutines (DESIGN.md, "node"):
+//   - a tick loop on a steady_timer;
+//   - the Ready loop: send, persist, send what waited for the persist, apply, advance.
+//     While a persist runs, everything that arrives is stepped into the engine and the
+//     next Ready carries all of it: one fdatasync per batch (group commit);
+//   - the transport's per-peer writer coroutines keep AppendEntries pipelined (the engine
+//     allows max_inflight of them per follower).
+// With disk storage the writes run on a storage thread of their own, so that an fdatasync
+// never stalls the reactor; the Ready loop awaits its completion.
+class RaftNode {
+ public:
+  RaftNode(asio::io_context& io, NodeConfig config);
+  ~RaftNode();
+  RaftNode(const RaftNode&) = delete;
+  RaftNode& operator=(const RaftNode&) = delete;
+
+  // Binds the transport (throws on a port in use) and starts the coroutines.
+  void start();
+  // Completes once `payload` is committed and applied (ok), or refused / overtaken.
+  asio::awaitable<ProposeOutcome> propose(std::string payload);
+  // Stops ticking, lets the write in flight finish, closes the transport and the storage.
+  asio::awaitable<void> stop();
+
+  NodeStatus status() const;
+  const KvStateMachine& kv() const { return kv_; }
+  bool is_leader() const { return raft_->role() == raft::Role::kLeader; }
+  const NodeConfig& config() const { return config_; }
+  std::uint16_t listen_port() const { return transport_->listen_port(); }
+  // Called on the reactor whenever this node becomes or stops being the leader.
+  void on_leadership_change(std::function<void(bool)> callback) { leadership_callback_ = std::move(callback); }
+
+ private:
+  struct Pending;
+
+  void notify() { ready_wake_.cancel(); }
+  asio::awaitable<void> tick_loop();
+  asio::awaitable<void> ready_loop();
+  asio::awaitable<void> on_storage(std::function<void()> work);
+  void send_all(std::vector<raft::Message>& messages);
+  void receive(net::NodeId from, capnp::MessageReader& reader);
+  void apply(const raft::Entry& entry);
+  void complete_up_to(raft::Index applied);
+  void fail_pending(const std::string& why);
+  asio::awaitable<void> maybe_snapshot();
+
+  asio::io_context& io_;
+  NodeConfig config_;
+  std::unique_ptr<storage::Storage> storage_;
+  std::unique_ptr<net::Reactor> storage_reactor_;  // disk only
+  std::unique_ptr<net::Transport> transport_;
+  std::unique_ptr<raft::Raft> raft_;
+  KvStateMachine kv_;
+
+  asio::steady_timer tick_timer_;
+  asio::steady_timer ready_wake_;
+  bool stopping_ = false;
+  bool ready_loop_done_ = false;
+  asio::steady_timer stopped_wake_;
+  std::deque<std::shared_ptr<Pending>> pending_;
+  std::function<void(bool)> leadership_callback_;
+  bool was_leader_ = false;
+  raft::Index last_snapshot_index_ = 0;
+  std::uint64_t persists_ = 0;
+  std::uint64_t persisted_entries_ = 0;
+};
+
+}  // namespace raftfl::node

@@ -1,0 +1,179 @@
+#include "local_cluster.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "admin_client.hpp"
+
+namespace raftfl::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Free loopback ports, all held open until every one is chosen so none repeats.
+std::vector<std::uint16_t> free_ports(int count) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < count; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error(std::string("cannot find a free port: ") + std::strerror(errno));
+    fds.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
+}  // namespace
+
+LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {
+  std::filesystem::create_directories(options_.dir);
+  const auto ports = free_ports(2 * options_.nodes);
+  for (int i = 0; i < options_.nodes; ++i) {
+    node::NodeConfig c;
+    c.id = static_cast<std::uint64_t>(i + 1);
+    c.cluster_id = 42;
+    c.data_dir = options_.dir / ("node" + std::to_string(c.id));
+    c.listen = {"127.0.0.1", ports[static_cast<std::size_t>(2 * i)]};
+    c.admin = {"127.0.0.1", ports[static_cast<std::size_t>(2 * i + 1)]};
+    c.transport = options_.transport;
+    c.storage = options_.storage;
+    c.poll_budget = options_.poll_budget;
+    c.snapshot_every = options_.snapshot_every;
+    c.max_log_entries = options_.max_log_entries;
+    configs_.emplace(c.id, c);
+  }
+  for (auto& [id, c] : configs_) {
+    for (const auto& [other, oc] : configs_) {
+      if (other != id) c.peers.push_back({other, oc.listen});
+    }
+    std::ofstream(config_file(id)) << node::to_toml(c);
+  }
+}
+
+LocalCluster::~LocalCluster() {
+  for (auto& [id, pid] : pids_) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+}
+
+std::filesystem::path LocalCluster::log_file(std::uint64_t id) const {
+  return options_.dir / ("node" + std::to_string(id) + ".log");
+}
+
+std::filesystem::path LocalCluster::config_file(std::uint64_t id) const {
+  return options_.dir / ("node" + std::to_string(id) + ".toml");
+}
+
+void LocalCluster::start(std::uint64_t id) {
+  if (running(id)) return;
+  const std::string binary = options_.binary.string();
+  const std::string config = config_file(id).string();
+  const std::string log = log_file(id).string();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    ::execl(binary.c_str(), "raftfl", "node", "--config", config.c_str(), static_cast<char*>(nullptr));
+    std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  pids_[id] = pid;
+}
+
+void LocalCluster::start_all() {
+  for (const auto& [id, c] : configs_) start(id);
+}
+
+void LocalCluster::kill(std::uint64_t id, int signal) {
+  auto it = pids_.find(id);
+  if (it == pids_.end() || it->second <= 0) return;
+  ::kill(it->second, signal);
+  if (signal == SIGKILL) {
+    ::waitpid(it->second, nullptr, 0);
+    it->second = 0;
+  }
+}
+
+std::optional<int> LocalCluster::wait_exit(std::uint64_t id, std::chrono::milliseconds timeout) {
+  auto it = pids_.find(id);
+  if (it == pids_.end() || it->second <= 0) return std::nullopt;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(it->second, &status, WNOHANG) == it->second) {
+      it->second = 0;
+      return status;
+    }
+    if (Clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+bool LocalCluster::running(std::uint64_t id) const {
+  auto it = pids_.find(id);
+  return it != pids_.end() && it->second > 0;
+}
+
+std::optional<nlohmann::json> LocalCluster::status(std::uint64_t id, std::chrono::milliseconds timeout) {
+  if (!running(id)) return std::nullopt;
+  try {
+    return nlohmann::json::parse(admin_request(configs_.at(id).admin, "status", timeout));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::uint64_t LocalCluster::wait_for_leader(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    for (const auto& [id, c] : configs_) {
+      auto s = status(id);
+      if (!s || s->value("role", "") != "leader") continue;
+      bool all_connected = true;
+      for (const auto& m : s->at("members")) {
+        const auto member = m.at("id").get<std::uint64_t>();
+        if (running(member) && !m.at("connected").get<bool>()) all_connected = false;
+      }
+      if (all_connected) return id;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
+std::uint64_t LocalCluster::peak_rss_kib(std::uint64_t id) const {
+  auto it = pids_.find(id);
+  if (it == pids_.end() || it->second <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(it->second) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+}  // namespace raftfl::app

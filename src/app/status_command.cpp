@@ -1,0 +1,96 @@
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "admin_client.hpp"
+#include "commands.hpp"
+
+namespace raftfl::app {
+namespace {
+
+bool parse_endpoint_arg(const std::string& text, node::Endpoint& out) {
+  try {
+    out = node::parse_endpoint(text);
+    return true;
+  } catch (const node::ConfigError& e) {
+    std::fprintf(stderr, "raftfl: --endpoint '%s': %s\n", text.c_str(), e.what());
+    return false;
+  }
+}
+
+std::string yes_no(const nlohmann::json& v) { return v.get<bool>() ? "yes" : "no"; }
+
+}  // namespace
+
+int run_status(const std::string& endpoint_text, bool json) {
+  node::Endpoint endpoint;
+  if (!parse_endpoint_arg(endpoint_text, endpoint)) return kExitUsage;
+  std::string reply;
+  try {
+    reply = admin_request(endpoint, "status");
+  } catch (const AdminError& e) {
+    std::fprintf(stderr, "raftfl: status: %s\n", e.what());
+    return kExitFailure;
+  }
+  if (json) {
+    std::cout << reply << "\n";
+    return kExitOk;
+  }
+  try {
+    const auto s = nlohmann::json::parse(reply);
+    std::printf("node %llu of cluster %llu: %s, term %llu, leader %llu\n", s.at("id").get<unsigned long long>(),
+                s.at("cluster_id").get<unsigned long long>(), s.at("role").get<std::string>().c_str(),
+                s.at("term").get<unsigned long long>(), s.at("leader").get<unsigned long long>());
+    std::printf("commit %llu, applied %llu, log %llu..%llu, snapshot at %llu\n", s.at("commit").get<unsigned long long>(),
+                s.at("applied").get<unsigned long long>(), s.at("first_index").get<unsigned long long>(),
+                s.at("last_index").get<unsigned long long>(), s.at("snapshot_index").get<unsigned long long>());
+    std::printf("transport %s, storage %s, %llu keys (digest %s)\n", s.at("transport").get<std::string>().c_str(),
+                s.at("storage").get<std::string>().c_str(), s.at("kv_keys").get<unsigned long long>(),
+                s.at("kv_digest").get<std::string>().c_str());
+    std::printf("%-6s %-6s %-10s %-10s %-10s %s\n", "member", "voter", "match", "next", "state", "connected");
+    for (const auto& m : s.at("members")) {
+      std::printf("%-6llu %-6s %-10llu %-10llu %-10s %s\n", m.at("id").get<unsigned long long>(),
+                  yes_no(m.at("voter")).c_str(), m.at("match").get<unsigned long long>(),
+                  m.at("next").get<unsigned long long>(), m.at("state").get<std::string>().c_str(),
+                  yes_no(m.at("connected")).c_str());
+    }
+  } catch (const nlohmann::json::exception& e) {
+    std::fprintf(stderr, "raftfl: status: unreadable reply from %s: %s\n", endpoint_text.c_str(), e.what());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int run_put(const std::string& endpoint_text, const std::string& key, const std::string& value) {
+  node::Endpoint endpoint;
+  if (!parse_endpoint_arg(endpoint_text, endpoint)) return kExitUsage;
+  if (key.empty() || key.find_first_of(" \t\r\n") != std::string::npos || value.find_first_of(" \t\r\n") != std::string::npos ||
+      value.empty()) {
+    std::fprintf(stderr, "raftfl: put: keys and values are single words (no spaces)\n");
+    return kExitUsage;
+  }
+  try {
+    const auto reply = admin_request(endpoint, "put " + key + " " + value);
+    std::cout << reply << "\n";
+    return nlohmann::json::parse(reply).value("ok", false) ? kExitOk : kExitFailure;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "raftfl: put: %s\n", e.what());
+    return kExitFailure;
+  }
+}
+
+int run_get(const std::string& endpoint_text, const std::string& key) {
+  node::Endpoint endpoint;
+  if (!parse_endpoint_arg(endpoint_text, endpoint)) return kExitUsage;
+  try {
+    const auto reply = admin_request(endpoint, "get " + key);
+    std::cout << reply << "\n";
+    return nlohmann::json::parse(reply).value("found", false) ? kExitOk : kExitFailure;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "raftfl: get: %s\n", e.what());
+    return kExitFailure;
+  }
+}
+
+}  // namespace raftfl::app

@@ -1,0 +1,330 @@
+#include "raftfl/node/raft_node.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <capnp/message.h>
+
+#include <algorithm>
+
+#include "raftfl/common/log.hpp"
+#include "raftfl/storage/wal_storage.hpp"
+#include "raftfl/wire/raft_codec.hpp"
+
+namespace raftfl::node {
+namespace {
+
+constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<storage::Storage> open_storage(const NodeConfig& config) {
+  if (config.storage == StorageKind::kMemory) return std::make_unique<storage::MemoryStorage>();
+  auto wal = std::make_unique<storage::WalStorage>(config.data_dir, storage::WalStorage::Options{});
+  // A cut tail is an unfinished write, never an acknowledged one, except after bit rot in
+  // the last record: say how much went, so that an operator can tell the two apart.
+  if (wal->recovered_torn_bytes() > 0)
+    log::line(log::Level::kWarn, "storage",
+              config.data_dir.string() + ": cut " + std::to_string(wal->recovered_torn_bytes()) +
+                  " bytes of an unfinished write at the end of the log");
+  if (!wal->uses_io_uring())
+    log::line(log::Level::kInfo, "storage", "io_uring unavailable; writing with pwritev and fdatasync");
+  return wal;
+}
+
+net::TransportOptions transport_options(const NodeConfig& config) {
+  net::TransportOptions o;
+  o.cluster_id = config.cluster_id;
+  o.self = config.id;
+  o.listen_host = config.listen.host;
+  o.listen_port = config.listen.port;
+  for (const auto& p : config.peers) o.peers.push_back({p.id, p.address.host, p.address.port});
+  o.max_frame_bytes = config.max_frame_bytes;
+  o.send_queue_bytes = config.send_queue_bytes;
+  o.reconnect_min = config.reconnect_min;
+  o.reconnect_max = config.reconnect_max;
+  return o;
+}
+
+// A first segment that holds the whole message except the payloads referenced in place
+// (wire::RaftMessageBuilder), so that the rest is one segment and one gather-write entry.
+std::size_t first_segment_words(const raft::Message& m) {
+  const auto copied = [](const raft::Payload& p) {
+    return p.size() < wire::RaftMessageBuilder::kReferenceBytes ? p.size() + sizeof(capnp::word) : 0;
+  };
+  std::size_t bytes = 512 + m.entries.size() * 64 + copied(m.context);
+  for (const auto& e : m.entries) bytes += copied(e.data);
+  if (m.snapshot) bytes += copied(m.snapshot->data);
+  return bytes / sizeof(capnp::word) + 1;
+}
+
+}  // namespace
+
+struct RaftNode::Pending {
+  Pending(asio::io_context& io, raft::Index i, raft::Term t) : index(i), term(t), timer(io) {
+    timer.expires_at(Clock::time_point::max());
+  }
+  void finish(ProposeOutcome o) {
+    outcome = std::move(o);
+    timer.cancel();
+  }
+  raft::Index index;
+  raft::Term term;
+  asio::steady_timer timer;
+  ProposeOutcome outcome;
+};
+
+RaftNode::RaftNode(asio::io_context& io, NodeConfig config)
+    : io_(io), config_(std::move(config)), tick_timer_(io), ready_wake_(io), stopped_wake_(io) {
+  storage_ = open_storage(config_);
+  if (config_.storage == StorageKind::kDisk) {
+    net::ReactorOptions ro;
+    ro.name = "storage";
+    storage_reactor_ = std::make_unique<net::Reactor>(ro);
+    storage_reactor_->start();
+  }
+  auto state = storage_->load();
+  if (!state.snapshot) {
+    // A brand-new node of a brand-new cluster: every configured node is a voter.
+    auto boot = std::make_shared<raft::Snapshot>();
+    boot->meta.config.voters.push_back(config_.id);
+    for (const auto& p : config_.peers) boot->meta.config.voters.push_back(p.id);
+    std::sort(boot->meta.config.voters.begin(), boot->meta.config.voters.end());
+    storage_->save(boot, {}, nullptr);
+    state = storage_->load();
+  }
+  if (state.snapshot && !state.snapshot->data.empty()) kv_.restore(state.snapshot->meta.index, state.snapshot->data.view());
+  last_snapshot_index_ = state.snapshot ? state.snapshot->meta.index : 0;
+  raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(state));
+  transport_ = config_.transport == TransportKind::kTcp ? net::make_tcp_transport(io_, transport_options(config_))
+                                                        : net::make_zmq_transport(io_, transport_options(config_));
+  ready_wake_.expires_at(Clock::time_point::max());
+  stopped_wake_.expires_at(Clock::time_point::max());
+}
+
+RaftNode::~RaftNode() {
+  if (transport_) transport_->stop();
+  if (storage_reactor_) {
+    storage_reactor_->stop();
+    storage_reactor_->join();
+  }
+}
+
+void RaftNode::start() {
+  transport_->start([this](net::NodeId from, capnp::MessageReader& reader) { receive(from, reader); });
+  asio::co_spawn(io_, tick_loop(), asio::detached);
+  asio::co_spawn(io_, ready_loop(), [this](std::exception_ptr error) {
+    ready_loop_done_ = true;
+    stopped_wake_.cancel();
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      // A failed write or a broken invariant: continuing could acknowledge what is not
+      // durable. Stop the node; the supervisor (systemd, the benchmark) sees the exit.
+      log::line(log::Level::kError, "node", std::string("fatal: ") + e.what());
+    }
+    std::fflush(stderr);
+    std::_Exit(1);
+  });
+}
+
+void RaftNode::receive(net::NodeId from, capnp::MessageReader& reader) {
+  if (stopping_) return;
+  wire::EnvelopeHeader header;
+  raft::Message m = wire::decode_raft_message(reader, &header);
+  if (header.cluster_id != config_.cluster_id || header.receiver != config_.id || header.sender != from) {
+    throw wire::DecodeError("envelope from node " + std::to_string(from) + " names cluster " +
+                            std::to_string(header.cluster_id) + ", sender " + std::to_string(header.sender) +
+                            ", receiver " + std::to_string(header.receiver));
+  }
+  raft_->step(m);
+  notify();
+}
+
+asio::awaitable<void> RaftNode::tick_loop() {
+  auto next = Clock::now();
+  while (!stopping_) {
+    next += config_.tick;
+    tick_timer_.expires_at(next);
+    co_await tick_timer_.async_wait(kAwait);
+    if (stopping_) break;
+    raft_->tick();
+    notify();
+  }
+}
+
+void RaftNode::send_all(std::vector<raft::Message>& messages) {
+  for (auto& m : messages) {
+    auto builder = std::make_unique<wire::RaftMessageBuilder>(static_cast<unsigned>(first_segment_words(m)));
+    wire::encode_raft_message(m, config_.cluster_id, *builder);
+    // A refused send is a lost message, which Raft tolerates; a refused snapshot is
+    // reported so that the engine retries it without waiting for a timeout.
+    if (!transport_->send(m.to, std::move(builder)) && m.type == raft::MessageType::kSnapshot)
+      raft_->report_snapshot(m.to, false);
+  }
+}
+
+asio::awaitable<void> RaftNode::on_storage(std::function<void()> work) {
+  if (!storage_reactor_) {
+    work();
+    co_return;
+  }
+  std::exception_ptr error;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [&](auto handler) {
+        auto home = io_.get_executor();
+        asio::post(storage_reactor_->context(), [&work, &error, home, handler = std::move(handler)]() mutable {
+          try {
+            work();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          asio::post(home, std::move(handler));
+        });
+      },
+      asio::use_awaitable);
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<void> RaftNode::ready_loop() {
+  for (;;) {
+    if (!raft_->has_ready()) {
+      if (stopping_) co_return;
+      co_await ready_wake_.async_wait(kAwait);
+      ready_wake_.expires_at(Clock::time_point::max());
+      continue;
+    }
+    raft::Ready rd = raft_->ready();
+    if (rd.soft_state) {
+      const bool leader = rd.soft_state->role == raft::Role::kLeader;
+      if (!leader && !pending_.empty()) fail_pending("leadership lost; the entry may still commit");
+      if (leader != was_leader_) {
+        was_leader_ = leader;
+        log::line(log::Level::kInfo, "node",
+                  "node " + std::to_string(config_.id) + (leader ? " is the leader" : " is no longer the leader") +
+                      " (term " + std::to_string(raft_->term()) + ")");
+        if (leadership_callback_) leadership_callback_(leader);
+      }
+    }
+    send_all(rd.messages);
+    if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
+      co_await on_storage([&] { storage_->save(rd.snapshot, rd.entries, rd.hard_state ? &*rd.hard_state : nullptr); });
+      ++persists_;
+      persisted_entries_ += rd.entries.size();
+    }
+    send_all(rd.messages_after_persist);
+    if (rd.snapshot) {
+      kv_.restore(rd.snapshot->meta.index, rd.snapshot->data.view());
+      last_snapshot_index_ = rd.snapshot->meta.index;
+      while (!pending_.empty() && pending_.front()->index <= rd.snapshot->meta.index) {
+        pending_.front()->finish({false, pending_.front()->index, "overtaken by a snapshot; outcome unknown"});
+        pending_.pop_front();
+      }
+    }
+    for (const auto& e : rd.committed_entries) apply(e);
+    raft_->advance(rd);
+    co_await maybe_snapshot();
+  }
+}
+
+void RaftNode::apply(const raft::Entry& e) {
+  kv_.apply(e.index, e.type == raft::EntryType::kNormal ? e.data.view() : std::string_view());
+  while (!pending_.empty() && pending_.front()->index <= e.index) {
+    auto& p = *pending_.front();
+    if (p.index == e.index && p.term == e.term)
+      p.finish({true, e.index, "", config_.id});
+    else
+      p.finish({false, p.index, "overwritten by a later leader", raft_->leader()});
+    pending_.pop_front();
+  }
+}
+
+void RaftNode::fail_pending(const std::string& why) {
+  for (auto& p : pending_) p->finish({false, p->index, why, raft_->leader()});
+  pending_.clear();
+}
+
+asio::awaitable<void> RaftNode::maybe_snapshot() {
+  if (config_.snapshot_every == 0 || kv_.applied() < last_snapshot_index_ + config_.snapshot_every) co_return;
+  if (!raft_->compact(kv_.applied(), raft::Payload(kv_.snapshot()))) co_return;
+  last_snapshot_index_ = kv_.applied();
+  auto snap = raft_->snapshot();
+  co_await on_storage([&] { storage_->compact(snap); });
+}
+
+asio::awaitable<ProposeOutcome> RaftNode::propose(std::string payload) {
+  if (stopping_) co_return ProposeOutcome{false, 0, "node is stopping", raft::kNoNode};
+  const auto& log = raft_->log();
+  if (log.last_index() - log.snapshot_index() >= config_.max_log_entries)
+    co_return ProposeOutcome{false, 0, "busy: the in-memory log holds max_log_entries", raft_->leader()};
+  const auto r = raft_->propose(raft::Payload(std::move(payload)));
+  if (!r.ok()) co_return ProposeOutcome{false, 0, raft::to_string(r.error), raft_->leader()};
+  auto p = std::make_shared<Pending>(io_, r.index, r.term);
+  pending_.push_back(p);
+  notify();
+  co_await p->timer.async_wait(kAwait);
+  co_return p->outcome;
+}
+
+asio::awaitable<void> RaftNode::stop() {
+  if (!stopping_) {
+    stopping_ = true;
+    tick_timer_.cancel();
+    fail_pending("node is stopping");
+    notify();
+  }
+  // The Ready loop finishes the write it has in flight and returns.
+  while (!ready_loop_done_) {
+    co_await stopped_wake_.async_wait(kAwait);
+    stopped_wake_.expires_at(Clock::time_point::max());
+  }
+  transport_->stop();
+}
+
+NodeStatus RaftNode::status() const {
+  NodeStatus s;
+  s.id = config_.id;
+  s.cluster_id = config_.cluster_id;
+  s.role = raft::to_string(raft_->role());
+  s.term = raft_->term();
+  s.leader = raft_->leader();
+  s.commit = raft_->log().committed();
+  s.applied = kv_.applied();
+  s.first_index = raft_->log().first_index();
+  s.last_index = raft_->log().last_index();
+  s.snapshot_index = raft_->log().snapshot_index();
+  s.transport = config_.transport == TransportKind::kTcp ? "tcp" : "zmq";
+  s.storage = config_.storage == StorageKind::kDisk ? "disk" : "memory";
+  s.kv_keys = kv_.size();
+  s.kv_digest = kv_.digest();
+  s.proposals_pending = pending_.size();
+  s.persists = persists_;
+  s.persisted_entries = persisted_entries_;
+  s.transport_stats = transport_->stats();
+  auto add = [&](raft::NodeId id, bool voter) {
+    MemberStatus m;
+    m.id = id;
+    m.voter = voter;
+    if (id == config_.id) {
+      m.state = "self";
+      m.match = raft_->log().last_index();
+      m.next = m.match + 1;
+      m.connected = true;
+    } else {
+      m.connected = transport_->connected(id);
+      if (const auto* pr = raft_->progress(id)) {
+        m.match = pr->match;
+        m.next = pr->next;
+        m.state = raft::to_string(pr->state);
+      }
+    }
+    s.members.push_back(std::move(m));
+  };
+  for (auto id : raft_->config().voters) add(id, true);
+  for (auto id : raft_->config().learners) add(id, false);
+  return s;
+}
+
+}  // namespace raftfl::node

@@ -1,0 +1,39 @@
+#include <cstdio>
+
+#include "raftfl/common/json_writer.hpp"
+#include "raftfl/node/raft_node.hpp"
+
+namespace raftfl::node {
+
+std::string to_json(const NodeStatus& s) {
+  char digest[17];
+  std::snprintf(digest, sizeof(digest), "%016llx", static_cast<unsigned long long>(s.kv_digest));
+  JsonWriter w;
+  w.begin_object();
+  w.field("id", s.id).field("cluster_id", s.cluster_id).field("role", s.role).field("term", s.term);
+  w.field("leader", s.leader).field("commit", s.commit).field("applied", s.applied);
+  w.field("first_index", s.first_index).field("last_index", s.last_index).field("snapshot_index", s.snapshot_index);
+  w.field("transport", s.transport).field("storage", s.storage);
+  w.field("kv_keys", s.kv_keys).field("kv_digest", std::string_view(digest));
+  w.field("proposals_pending", s.proposals_pending).field("persists", s.persists);
+  w.field("persisted_entries", s.persisted_entries);
+  w.key("transport_stats").begin_object();
+  w.field("frames_sent", s.transport_stats.frames_sent).field("frames_received", s.transport_stats.frames_received);
+  w.field("bytes_sent", s.transport_stats.bytes_sent).field("bytes_received", s.transport_stats.bytes_received);
+  w.field("sends_refused", s.transport_stats.sends_refused);
+  w.field("connections_refused", s.transport_stats.connections_refused);
+  w.field("frames_rejected", s.transport_stats.frames_rejected);
+  w.end_object();
+  w.key("members").begin_array();
+  for (const auto& m : s.members) {
+    w.begin_object();
+    w.field("id", m.id).field("voter", m.voter).field("match", m.match).field("next", m.next);
+    w.field("state", m.state).field("connected", m.connected);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return w.str();
+}
+
+}  // namespace raftfl::node

@@ -1,0 +1,244 @@
+// Multi-process tests: real `raftfl node` processes on loopback, killed with real signals.
+// Every wait is bounded; a failure leaves the node logs in the test's directory.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "admin_client.hpp"
+#include "local_cluster.hpp"
+
+namespace raftfl::app {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+fs::path test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto dir = fs::temp_directory_path() / ("raftfl-cluster-" + std::to_string(::getpid())) /
+             (std::string(info->test_suite_name()) + "." + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+LocalClusterOptions options(int nodes, node::TransportKind transport = node::TransportKind::kTcp) {
+  LocalClusterOptions o;
+  o.nodes = nodes;
+  o.dir = test_dir();
+  o.binary = RAFTFL_BINARY;
+  o.transport = transport;
+  o.storage = node::StorageKind::kDisk;
+  return o;
+}
+
+std::string log_of(LocalCluster& c) {
+  std::string out;
+  for (int id = 1; id <= c.size(); ++id) {
+    std::ifstream in(c.log_file(static_cast<std::uint64_t>(id)));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
+    out += "---- node " + std::to_string(id) + " ----\n" + text;
+  }
+  return out;
+}
+
+// Writes key=value through whichever node leads; true once acknowledged (applied on the
+// leader). Follows "not leader" hints; gives up after `limit`.
+bool put(LocalCluster& c, const std::string& key, const std::string& value, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    for (int id = 1; id <= c.size(); ++id) {
+      if (!c.running(static_cast<std::uint64_t>(id))) continue;
+      try {
+        const auto reply = nlohmann::json::parse(
+            admin_request(c.config(static_cast<std::uint64_t>(id)).admin, "put " + key + " " + value, 3s));
+        if (reply.value("ok", false)) return true;
+      } catch (const std::exception&) {
+      }
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+std::optional<std::string> get(LocalCluster& c, std::uint64_t id, const std::string& key) {
+  const auto reply = nlohmann::json::parse(admin_request(c.config(id).admin, "get " + key, 3s));
+  if (!reply.value("found", false)) return std::nullopt;
+  return reply.at("value").get<std::string>();
+}
+
+// Waits until every running node has applied the same state as the others.
+bool converged(LocalCluster& c, std::chrono::milliseconds limit = 20s) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    std::set<std::pair<std::uint64_t, std::string>> states;
+    bool all = true;
+    for (int id = 1; id <= c.size(); ++id) {
+      if (!c.running(static_cast<std::uint64_t>(id))) continue;
+      auto s = c.status(static_cast<std::uint64_t>(id));
+      if (!s) {
+        all = false;
+        break;
+      }
+      states.insert({s->at("applied").get<std::uint64_t>(), s->at("kv_digest").get<std::string>()});
+    }
+    if (all && states.size() == 1) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+class ClusterTest : public ::testing::TestWithParam<node::TransportKind> {};
+
+TEST_P(ClusterTest, ThreeNodesElectALeaderAndReplicate) {
+  LocalCluster c(options(3, GetParam()));
+  c.start_all();
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  ASSERT_TRUE(put(c, "alpha", "1")) << log_of(c);
+  ASSERT_TRUE(converged(c)) << log_of(c);
+  for (std::uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(get(c, id, "alpha"), "1") << "node " << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ClusterTest,
+                         ::testing::Values(node::TransportKind::kTcp, node::TransportKind::kZmq),
+                         [](const auto& param_info) { return param_info.param == node::TransportKind::kTcp ? "tcp" : "zmq"; });
+
+TEST(Cluster, FiveNodesElectALeaderAndSurviveTwoLosses) {
+  LocalCluster c(options(5));
+  c.start_all();
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  ASSERT_TRUE(put(c, "k1", "v1")) << log_of(c);
+  // Two of five down, the leader among them: the other three still commit.
+  c.kill(leader, SIGKILL);
+  c.kill(leader % 5 + 1, SIGKILL);
+  ASSERT_TRUE(put(c, "k2", "v2", 15s)) << log_of(c);
+  ASSERT_TRUE(converged(c)) << log_of(c);
+}
+
+// The client oracle: writers keep proposals in flight while a node is killed with
+// SIGKILL and later restarted; every write the cluster acknowledged must be present, with
+// its value, on every node afterwards.
+void kill_during_writes(bool kill_leader) {
+  auto o = options(3);
+  o.snapshot_every = 100;  // compaction and snapshots happen during the test too
+  LocalCluster c(o);
+  c.start_all();
+  ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
+  std::mutex mutex;
+  std::map<std::string, std::string> acknowledged;
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; writing; ++i) {
+        const std::string key = "w" + std::to_string(w) + "k" + std::to_string(i);
+        const std::string value = "v" + std::to_string(i * 7 + w);
+        if (put(c, key, value, 5s)) {
+          std::lock_guard lock(mutex);
+          acknowledged[key] = value;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  const auto leader = c.wait_for_leader(10s);
+  const auto victim = kill_leader ? leader : leader % 3 + 1;
+  std::size_t before_kill = 0;
+  {
+    std::lock_guard lock(mutex);
+    before_kill = acknowledged.size();
+  }
+  c.kill(victim, SIGKILL);
+  std::this_thread::sleep_for(1000ms);
+  c.start(victim);
+  std::this_thread::sleep_for(1000ms);
+  writing = false;
+  for (auto& t : writers) t.join();
+  ASSERT_NE(leader, 0u);
+  ASSERT_GT(before_kill, 20u) << "too few writes before the kill to mean anything\n" << log_of(c);
+  ASSERT_GT(acknowledged.size(), before_kill + 20) << "too few writes after the kill\n" << log_of(c);
+  ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
+  ASSERT_TRUE(converged(c, 30s)) << log_of(c);
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    for (const auto& [key, value] : acknowledged) ASSERT_EQ(get(c, id, key), value) << "node " << id << " lost " << key;
+  }
+}
+
+TEST(Cluster, KillingTheLeaderDuringWritesLosesNoAcknowledgedWrite) { kill_during_writes(true); }
+TEST(Cluster, KillingAFollowerDuringWritesLosesNoAcknowledgedWrite) { kill_during_writes(false); }
+
+TEST(Cluster, ARestartedNodeBehindTheCompactionPointCatchesUpFromASnapshot) {
+  auto o = options(3);
+  o.snapshot_every = 20;
+  LocalCluster c(o);
+  c.start_all();
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  const auto lagging = leader % 3 + 1;
+  c.kill(lagging, SIGKILL);
+  for (int i = 0; i < 120; ++i) ASSERT_TRUE(put(c, "k" + std::to_string(i), std::to_string(i))) << log_of(c);
+  const auto leader_status = c.status(c.wait_for_leader(10s));
+  ASSERT_TRUE(leader_status);
+  ASSERT_GT(leader_status->at("snapshot_index").get<std::uint64_t>(), 60u) << "the leader did not compact";
+  c.start(lagging);
+  ASSERT_TRUE(converged(c, 30s)) << log_of(c);
+  const auto s = c.status(lagging);
+  ASSERT_TRUE(s);
+  // The node could not have replayed entries the leader no longer holds: it installed a
+  // snapshot, and has every key.
+  EXPECT_GE(s->at("snapshot_index").get<std::uint64_t>(), leader_status->at("snapshot_index").get<std::uint64_t>());
+  for (int i = 0; i < 120; ++i) EXPECT_EQ(get(c, lagging, "k" + std::to_string(i)), std::to_string(i));
+}
+
+TEST(Cluster, SigtermStopsCleanlyAndARestartKeepsTheData) {
+  LocalCluster c(options(3));
+  c.start_all();
+  ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
+  ASSERT_TRUE(put(c, "durable", "yes")) << log_of(c);
+  for (std::uint64_t id = 1; id <= 3; ++id) c.kill(id, SIGTERM);
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const auto status = c.wait_exit(id, 10s);
+    ASSERT_TRUE(status) << "node " << id << " did not stop within 10 s\n" << log_of(c);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "node " << id << " status " << *status;
+  }
+  c.start_all();
+  ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
+  ASSERT_TRUE(converged(c)) << log_of(c);
+  for (std::uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(get(c, id, "durable"), "yes");
+}
+
+TEST(Cluster, ABadConfigurationExitsWithCode2AndNamesTheKey) {
+  const auto dir = test_dir();
+  std::ofstream(dir / "bad.toml") << "[node]\nid = 1\n[network]\nlisten = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\nlisen = 3\n"
+                                     "[storage]\nkind = \"memory\"\n";
+  const std::string cmd = std::string(RAFTFL_BINARY) + " node --config " + (dir / "bad.toml").string() + " 2>" +
+                          (dir / "err.txt").string();
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  std::ifstream in(dir / "err.txt");
+  std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(err.find("network.lisen"), std::string::npos) << err;
+  EXPECT_NE(err.find("unknown key"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+}  // namespace
+}  // namespace raftfl::app

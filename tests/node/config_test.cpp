@@ -1,0 +1,610 @@
+#include "raftfl/node/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace raftfl::node {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+// Identical to the example in the README's "The node configuration file": the documented
+// file must parse.
+constexpr std::string_view kDocExample = R"(# raftfl node 1 of 3
+[node]
+id = 1
+cluster_id = 7
+data_dir = "/var/lib/raftfl/node1"
+
+[network]
+listen = "127.0.0.1:7001"
+admin = "127.0.0.1:8001"
+transport = "tcp"
+max_frame_bytes = 83_886_080    # 80 MiB
+send_queue_bytes = 134_217_728  # 128 MiB per peer
+reconnect_min_ms = 10
+reconnect_max_ms = 1000
+
+[[peers]]
+id = 2
+address = "127.0.0.1:7002"
+
+[[peers]]
+id = 3
+address = "127.0.0.1:7003"
+
+[raft]
+tick_ms = 10
+election_timeout_min_ms = 150
+election_timeout_max_ms = 300
+heartbeat_ms = 50
+max_inflight = 64
+max_entries_per_message = 256
+max_bytes_per_message = 1_048_576
+snapshot_every = 10_000
+max_log_entries = 100_000
+
+[storage]
+kind = "disk"
+
+[reactor]
+poll_budget_us = 50
+cpu = -1
+)";
+
+// Every key set, none to its default, so that a key read into the wrong field shows.
+constexpr std::string_view kFullFile = R"([node]
+id = 4
+cluster_id = 99
+data_dir = "data/node4"
+
+[network]
+listen = "[::1]:7004"
+admin = "0.0.0.0:8004"
+transport = "zmq"
+max_frame_bytes = 1_000_000
+send_queue_bytes = 2_000_000
+reconnect_min_ms = 20
+reconnect_max_ms = 5000
+
+[raft]
+tick_ms = 5
+election_timeout_min_ms = 200
+election_timeout_max_ms = 400
+heartbeat_ms = 40
+max_inflight = 16
+max_entries_per_message = 128
+max_bytes_per_message = 500_000
+snapshot_every = 0
+max_log_entries = 5000
+
+[storage]
+kind = "memory"
+
+[reactor]
+poll_budget_us = 75
+cpu = 1
+
+[[peers]]
+id = 1
+address = "10.0.0.1:7001"
+
+[[peers]]
+id = 7
+address = "node7.example:7007"
+)";
+
+NodeConfig expected_full() {
+  NodeConfig c;
+  c.id = 4;
+  c.cluster_id = 99;
+  c.data_dir = "data/node4";
+  c.listen = {"::1", 7004};
+  c.admin = {"0.0.0.0", 8004};
+  c.transport = TransportKind::kZmq;
+  c.max_frame_bytes = 1'000'000;
+  c.send_queue_bytes = 2'000'000;
+  c.reconnect_min = 20ms;
+  c.reconnect_max = 5000ms;
+  c.peers = {{1, {"10.0.0.1", 7001}}, {7, {"node7.example", 7007}}};
+  c.tick = 5ms;
+  c.election_timeout_min = 200ms;
+  c.election_timeout_max = 400ms;
+  c.heartbeat = 40ms;
+  c.max_inflight = 16;
+  c.max_entries_per_message = 128;
+  c.max_bytes_per_message = 500'000;
+  c.snapshot_every = 0;
+  c.max_log_entries = 5000;
+  c.storage = StorageKind::kMemory;
+  c.poll_budget = 75us;
+  c.cpu = 1;
+  return c;
+}
+
+// Field by field, so that a failure names the field rather than dumping two structs.
+void expect_same(const NodeConfig& a, const NodeConfig& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.cluster_id, b.cluster_id);
+  EXPECT_EQ(a.data_dir, b.data_dir);
+  EXPECT_EQ(a.listen.to_string(), b.listen.to_string());
+  EXPECT_EQ(a.admin.to_string(), b.admin.to_string());
+  EXPECT_EQ(a.transport, b.transport);
+  EXPECT_EQ(a.max_frame_bytes, b.max_frame_bytes);
+  EXPECT_EQ(a.send_queue_bytes, b.send_queue_bytes);
+  EXPECT_EQ(a.reconnect_min, b.reconnect_min);
+  EXPECT_EQ(a.reconnect_max, b.reconnect_max);
+  ASSERT_EQ(a.peers.size(), b.peers.size());
+  for (std::size_t i = 0; i < a.peers.size(); ++i) {
+    EXPECT_EQ(a.peers[i].id, b.peers[i].id) << "peer " << i;
+    EXPECT_EQ(a.peers[i].address.to_string(), b.peers[i].address.to_string()) << "peer " << i;
+  }
+  EXPECT_EQ(a.tick, b.tick);
+  EXPECT_EQ(a.election_timeout_min, b.election_timeout_min);
+  EXPECT_EQ(a.election_timeout_max, b.election_timeout_max);
+  EXPECT_EQ(a.heartbeat, b.heartbeat);
+  EXPECT_EQ(a.max_inflight, b.max_inflight);
+  EXPECT_EQ(a.max_entries_per_message, b.max_entries_per_message);
+  EXPECT_EQ(a.max_bytes_per_message, b.max_bytes_per_message);
+  EXPECT_EQ(a.snapshot_every, b.snapshot_every);
+  EXPECT_EQ(a.max_log_entries, b.max_log_entries);
+  EXPECT_EQ(a.storage, b.storage);
+  EXPECT_EQ(a.poll_budget, b.poll_budget);
+  EXPECT_EQ(a.cpu, b.cpu);
+  EXPECT_TRUE(a == b);
+}
+
+NodeConfig parse(std::string_view text) { return parse_node_config(text, "node.toml"); }
+
+std::string error_of(std::string_view text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError for:\n" << text;
+  return {};
+}
+
+// A valid file with some keys replaced, removed or added. Keys are "table.key" (or a
+// bare root key); a value of nullopt removes the key.
+struct Edit {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+std::string make_config(const std::vector<Edit>& edits, std::string_view tail = "") {
+  std::vector<Edit> keys = {
+      {"node.id", "1"},
+      {"node.data_dir", "\"/var/lib/raftfl\""},
+      {"network.listen", "\"127.0.0.1:7001\""},
+      {"network.admin", "\"127.0.0.1:8001\""},
+  };
+  for (const Edit& edit : edits) {
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const Edit& k) { return k.key == edit.key; });
+    if (it == keys.end()) {
+      keys.push_back(edit);
+    } else {
+      it->value = edit.value;
+    }
+  }
+  std::string text;
+  for (const Edit& k : keys) {
+    if (k.value && k.key.find('.') == std::string::npos) text += k.key + " = " + *k.value + "\n";
+  }
+  std::vector<std::string> tables;
+  for (const Edit& k : keys) {
+    std::size_t dot = k.key.find('.');
+    if (dot == std::string::npos) continue;
+    std::string table = k.key.substr(0, dot);
+    if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(table);
+  }
+  for (const std::string& table : tables) {
+    text += "[" + table + "]\n";
+    for (const Edit& k : keys) {
+      if (k.value && k.key.starts_with(table + ".")) text += k.key.substr(table.size() + 1) + " = " + *k.value + "\n";
+    }
+  }
+  text += tail;
+  return text;
+}
+
+TEST(NodeConfigTest, ParsesFullFile) { expect_same(parse(kFullFile), expected_full()); }
+
+TEST(NodeConfigTest, ParsesDocumentationExample) {
+  NodeConfig c = parse(kDocExample);
+  NodeConfig expected;
+  expected.id = 1;
+  expected.cluster_id = 7;
+  expected.data_dir = "/var/lib/raftfl/node1";
+  expected.listen = {"127.0.0.1", 7001};
+  expected.admin = {"127.0.0.1", 8001};
+  expected.peers = {{2, {"127.0.0.1", 7002}}, {3, {"127.0.0.1", 7003}}};
+  expected.poll_budget = 50us;
+  expect_same(c, expected);
+}
+
+TEST(NodeConfigTest, DefaultsApplyWhenOptionalKeysAreMissing) {
+  NodeConfig c = parse(make_config({}));
+  NodeConfig expected;
+  expected.id = 1;
+  expected.data_dir = "/var/lib/raftfl";
+  expected.listen = {"127.0.0.1", 7001};
+  expected.admin = {"127.0.0.1", 8001};
+  expect_same(c, expected);
+  EXPECT_EQ(c.cluster_id, 1u);
+  EXPECT_EQ(c.transport, TransportKind::kTcp);
+  EXPECT_EQ(c.max_frame_bytes, 80u << 20);
+  EXPECT_EQ(c.send_queue_bytes, 128u << 20);
+  EXPECT_EQ(c.reconnect_min, 10ms);
+  EXPECT_EQ(c.reconnect_max, 1000ms);
+  EXPECT_TRUE(c.peers.empty());
+  EXPECT_EQ(c.tick, 10ms);
+  EXPECT_EQ(c.election_timeout_min, 150ms);
+  EXPECT_EQ(c.election_timeout_max, 300ms);
+  EXPECT_EQ(c.heartbeat, 50ms);
+  EXPECT_EQ(c.max_inflight, 64u);
+  EXPECT_EQ(c.max_entries_per_message, 256u);
+  EXPECT_EQ(c.max_bytes_per_message, 1u << 20);
+  EXPECT_EQ(c.snapshot_every, 10000u);
+  EXPECT_EQ(c.max_log_entries, 100000u);
+  EXPECT_EQ(c.storage, StorageKind::kDisk);
+  EXPECT_EQ(c.poll_budget, 0us);
+  EXPECT_EQ(c.cpu, -1);
+}
+
+TEST(NodeConfigTest, MemoryStorageNeedsNoDataDir) {
+  NodeConfig c = parse(make_config({{"node.data_dir", std::nullopt}, {"storage.kind", "\"memory\""}}));
+  EXPECT_EQ(c.storage, StorageKind::kMemory);
+  EXPECT_TRUE(c.data_dir.empty());
+}
+
+TEST(NodeConfigTest, ListenAndAdminMayShareAnyPort) {
+  NodeConfig c = parse(make_config({{"network.listen", "\"127.0.0.1:0\""}, {"network.admin", "\"127.0.0.1:0\""}}));
+  EXPECT_EQ(c.listen.port, 0);
+  EXPECT_EQ(c.admin.port, 0);
+}
+
+TEST(NodeConfigTest, KeysMayBeDottedOrInline) {
+  NodeConfig c = parse(
+      "node = { id = 3, data_dir = \"d\" }\n"
+      "network.listen = \"h:1\"\n"
+      "network.admin = \"h:2\"\n"
+      "peers = [ { id = 1, address = \"h:3\" } ]\n");
+  EXPECT_EQ(c.id, 3u);
+  EXPECT_EQ(c.admin.port, 2);
+  ASSERT_EQ(c.peers.size(), 1u);
+  EXPECT_EQ(c.peers[0].address.port, 3);
+}
+
+TEST(NodeConfigTest, RoundTripsThroughToToml) {
+  std::vector<NodeConfig> configs = {expected_full(), parse(kDocExample), parse(make_config({}))};
+  NodeConfig awkward = parse(make_config({{"storage.kind", "\"memory\""}, {"node.data_dir", std::nullopt}}));
+  configs.push_back(awkward);
+  awkward.data_dir = "/srv/we\"ird\\dir\t\x01/n\xc3\xa9ud";
+  awkward.listen = {"fe80::1%eth0", 0};
+  awkward.admin = {"localhost", 0};
+  configs.push_back(awkward);
+  for (const NodeConfig& c : configs) {
+    std::string text = to_toml(c);
+    SCOPED_TRACE(text);
+    expect_same(parse(text), c);
+  }
+}
+
+TEST(NodeConfigTest, ToTomlWritesEveryKey) {
+  std::string text = to_toml(expected_full());
+  for (std::string_view key :
+       {"id", "cluster_id", "data_dir", "listen", "admin", "transport", "max_frame_bytes", "send_queue_bytes",
+        "reconnect_min_ms", "reconnect_max_ms", "tick_ms", "election_timeout_min_ms", "election_timeout_max_ms",
+        "heartbeat_ms", "max_inflight", "max_entries_per_message", "max_bytes_per_message", "snapshot_every",
+        "max_log_entries", "kind", "poll_budget_us", "cpu", "[[peers]]", "address"}) {
+    EXPECT_THAT(text, HasSubstr("\n" + std::string(key))) << key;
+  }
+}
+
+TEST(NodeConfigTest, RaftOptionsConvertMillisecondsToTicks) {
+  NodeConfig c = parse(make_config({{"node.id", "3"}}));
+  raft::Options o = c.raft_options();
+  EXPECT_EQ(o.id, 3u);
+  EXPECT_EQ(o.seed, 3u);
+  EXPECT_EQ(o.election_timeout_min_ticks, 15);
+  EXPECT_EQ(o.election_timeout_max_ticks, 30);
+  EXPECT_EQ(o.heartbeat_interval_ticks, 5);
+  EXPECT_EQ(o.max_inflight_messages, 64u);
+  EXPECT_EQ(o.max_entries_per_message, 256u);
+  EXPECT_EQ(o.max_bytes_per_message, 1u << 20);
+  EXPECT_EQ(raft::options_error(o), nullptr);
+}
+
+TEST(NodeConfigTest, RaftOptionsRoundTimingsUp) {
+  NodeConfig c = parse(make_config({{"raft.tick_ms", "7"},
+                                    {"raft.election_timeout_min_ms", "150"},
+                                    {"raft.election_timeout_max_ms", "301"},
+                                    {"raft.heartbeat_ms", "49"}}));
+  raft::Options o = c.raft_options();
+  EXPECT_EQ(o.election_timeout_min_ticks, 22);  // 21.4
+  EXPECT_EQ(o.election_timeout_max_ticks, 43);  // 43.0: exact, not rounded past
+  EXPECT_EQ(o.heartbeat_interval_ticks, 7);     // 7.0
+  EXPECT_EQ(raft::options_error(o), nullptr);
+
+  c.heartbeat = 50ms;
+  EXPECT_EQ(c.raft_options().heartbeat_interval_ticks, 8);  // 7.1
+}
+
+TEST(NodeConfigTest, EveryAcceptedTimingIsValidForTheEngine) {
+  // The checks on milliseconds and on ticks together must leave nothing the engine refuses.
+  for (int tick : {1, 3, 7, 10, 25}) {
+    for (int heartbeat = tick; heartbeat <= 60; heartbeat += 7) {
+      for (int min = heartbeat + 1; min <= 90; min += 11) {
+        for (int max = min + 1; max <= 120; max += 13) {
+          std::string text = make_config({{"raft.tick_ms", std::to_string(tick)},
+                                          {"raft.heartbeat_ms", std::to_string(heartbeat)},
+                                          {"raft.election_timeout_min_ms", std::to_string(min)},
+                                          {"raft.election_timeout_max_ms", std::to_string(max)}});
+          try {
+            NodeConfig c = parse(text);
+            EXPECT_EQ(raft::options_error(c.raft_options()), nullptr) << text;
+          } catch (const ConfigError&) {
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(NodeConfigTest, SyntaxErrorNamesLineAndColumn) {
+  std::string message = error_of("[node]\nid = 1\nlisten = = \"x\"\n");
+  EXPECT_THAT(message, MatchesRegex("node\\.toml:3:[0-9]+: .+"));
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+
+  message = error_of("[node]\nid = 1\n\nid = 2\n");
+  EXPECT_THAT(message, MatchesRegex("node\\.toml:4:[0-9]+: .+"));
+}
+
+TEST(NodeConfigTest, LoadsFile) {
+  std::string dir = ::testing::TempDir() + "raftfl-config-test-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::filesystem::path file = std::filesystem::path(dir) / "node1.toml";
+  std::ofstream(file) << kDocExample;
+  EXPECT_EQ(load_node_config(file), parse(kDocExample));
+
+  std::ofstream(file) << "[node]\nid = 0\n";
+  try {
+    load_node_config(file);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), file.string() + ": node.id: must be at least 1, not 0");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(NodeConfigTest, MissingFileIsNamed) {
+  std::filesystem::path file = "/nonexistent/raftfl/node.toml";
+  try {
+    load_node_config(file);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), StartsWith("/nonexistent/raftfl/node.toml: cannot open: "));
+  }
+  try {
+    load_node_config(::testing::TempDir());
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(": cannot read: is a directory"));
+  }
+}
+
+TEST(EndpointTest, ParsesHostAndPort) {
+  EXPECT_EQ(parse_endpoint("127.0.0.1:7001"), (Endpoint{"127.0.0.1", 7001}));
+  EXPECT_EQ(parse_endpoint("node-1.example_x:0"), (Endpoint{"node-1.example_x", 0}));
+  EXPECT_EQ(parse_endpoint("[::1]:65535"), (Endpoint{"::1", 65535}));
+  EXPECT_EQ(parse_endpoint("[fe80::1%eth0]:7"), (Endpoint{"fe80::1%eth0", 7}));
+  EXPECT_EQ(parse_endpoint("[::ffff:10.0.0.1]:80"), (Endpoint{"::ffff:10.0.0.1", 80}));
+}
+
+TEST(EndpointTest, PrintsIpv6InBrackets) {
+  EXPECT_EQ((Endpoint{"::1", 7001}).to_string(), "[::1]:7001");
+  EXPECT_EQ((Endpoint{"10.0.0.1", 7001}).to_string(), "10.0.0.1:7001");
+}
+
+TEST(EndpointTest, RefusesMalformedAddresses) {
+  struct Case {
+    std::string_view text;
+    std::string_view reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", "empty"},
+           {"localhost", "missing port"},
+           {"localhost:", "missing port"},
+           {":7001", "missing host"},
+           {"::1:7001", "an IPv6 address must be in brackets"},
+           {"[::1:7001", "missing ']'"},
+           {"[::1]7001", "missing port"},
+           {"[]:7001", "empty host"},
+           {"[host]:7001", "brackets must hold an IPv6 address"},
+           {"[fe80::1%]:7001", "invalid IPv6 zone"},
+           {"host name:7001", "the host must be a name or an IP address"},
+           {"host:65536", "the port must be a number between 0 and 65535"},
+           {"host:99999999999999999999", "the port must be a number between 0 and 65535"},
+           {"host:-1", "the port must be a number between 0 and 65535"},
+           {"host:+1", "the port must be a number between 0 and 65535"},
+           {"host:70a", "the port must be a number between 0 and 65535"},
+       }) {
+    try {
+      parse_endpoint(c.text);
+      ADD_FAILURE() << "accepted " << c.text;
+    } catch (const ConfigError& e) {
+      std::string message = e.what();
+      EXPECT_THAT(message, StartsWith("invalid address \"" + std::string(c.text) + "\": ")) << c.text;
+      EXPECT_THAT(message, HasSubstr(c.reason)) << c.text;
+    }
+  }
+}
+
+struct BadCase {
+  std::string name;
+  std::string text;
+  std::string key;
+  std::string reason;
+};
+
+std::ostream& operator<<(std::ostream& out, const BadCase& c) { return out << c.name; }
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, NamesKeyAndReason) {
+  const BadCase& c = GetParam();
+  std::string message = error_of(c.text);
+  SCOPED_TRACE(c.text);
+  EXPECT_THAT(message, StartsWith("node.toml: " + c.key + ": "));
+  EXPECT_THAT(message, HasSubstr(c.reason));
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+}
+
+const std::string kPeer2 = "[[peers]]\nid = 2\naddress = \"127.0.0.1:7002\"\n";
+const std::string kPeer3 = "[[peers]]\nid = 3\naddress = \"127.0.0.1:7003\"\n";
+
+std::vector<BadCase> bad_cases() {
+  return {
+      // The shape of the file.
+      {"UnknownKey", make_config({{"network.lisen", "\"127.0.0.1:7001\""}}), "network.lisen", "unknown key"},
+      {"UnknownTable", make_config({{"networkk.listen", "\"127.0.0.1:7001\""}}), "networkk", "unknown table"},
+      {"UnknownSubtable", make_config({}, "[network.tls]\ncert = \"x\"\n"), "network.tls", "unknown table"},
+      {"UnknownRootKey", make_config({{"verbose", "true"}}), "verbose", "unknown key"},
+      {"UnknownPeerKey", make_config({}, kPeer2 + "weight = 3\n"), "peers[0].weight", "unknown key"},
+      {"FirstUnknownKeyInFileOrder", make_config({{"node.zzz", "1"}, {"node.aaa", "1"}}), "node.zzz", "unknown key"},
+      {"TableNotATable", "node = 5\n", "node", "must be a table, not an integer"},
+      {"PeersNotAnArray", make_config({{"peers", "\"x\""}}), "peers", "must be an array of tables"},
+      {"PeerNotATable", make_config({{"peers", "[1]"}}), "peers[0]", "must be a table, not an integer"},
+
+      // [node]
+      {"IdMissing", make_config({{"node.id", std::nullopt}}), "node.id", "required"},
+      {"IdZero", make_config({{"node.id", "0"}}), "node.id", "must be at least 1, not 0"},
+      {"IdNegative", make_config({{"node.id", "-4"}}), "node.id", "must be at least 1, not -4"},
+      {"IdString", make_config({{"node.id", "\"1\""}}), "node.id", "must be an integer, not a string"},
+      {"IdFloat", make_config({{"node.id", "1.0"}}), "node.id", "must be an integer, not a floating-point number"},
+      {"ClusterIdZero", make_config({{"node.cluster_id", "0"}}), "node.cluster_id", "must be at least 1, not 0"},
+      {"DataDirMissing", make_config({{"node.data_dir", std::nullopt}}), "node.data_dir",
+       "required when storage.kind = \"disk\""},
+      {"DataDirEmpty", make_config({{"node.data_dir", "\"\""}}), "node.data_dir", "must not be empty"},
+      {"DataDirNotString", make_config({{"node.data_dir", "5"}}), "node.data_dir", "must be a string, not an integer"},
+
+      // [network]
+      {"ListenMissing", make_config({{"network.listen", std::nullopt}}), "network.listen", "required"},
+      {"AdminMissing", make_config({{"network.admin", std::nullopt}}), "network.admin", "required"},
+      {"ListenNotString", make_config({{"network.listen", "7001"}}), "network.listen", "must be a string"},
+      {"ListenNoPort", make_config({{"network.listen", "\"localhost\""}}), "network.listen",
+       "invalid address \"localhost\": missing port"},
+      {"ListenBareIpv6", make_config({{"network.listen", "\"::1:7001\""}}), "network.listen",
+       "an IPv6 address must be in brackets"},
+      {"ListenPortTooLarge", make_config({{"network.listen", "\"h:65536\""}}), "network.listen",
+       "the port must be a number between 0 and 65535"},
+      {"ListenControlCharacter", make_config({{"network.listen", "\"h\\n:1\""}}), "network.listen",
+       "invalid address \"h\\x0a:1\""},
+      {"AdminSameAsListen", make_config({{"network.admin", "\"127.0.0.1:7001\""}}), "network.admin",
+       "must differ from network.listen (127.0.0.1:7001)"},
+      {"AdminPortBoundByWildcardListen",
+       make_config({{"network.listen", "\"0.0.0.0:7001\""}, {"network.admin", "\"127.0.0.1:7001\""}}), "network.admin",
+       "port 7001 is also bound by network.listen (0.0.0.0:7001)"},
+      {"TransportUnknown", make_config({{"network.transport", "\"udp\""}}), "network.transport",
+       "must be \"tcp\" or \"zmq\", not \"udp\""},
+      {"MaxFrameTooSmall", make_config({{"network.max_frame_bytes", "65535"}}), "network.max_frame_bytes",
+       "must be between 65536 and 1073741824, not 65535"},
+      {"MaxFrameTooLarge", make_config({{"network.max_frame_bytes", "1073741825"}}), "network.max_frame_bytes",
+       "must be between 65536 and 1073741824, not 1073741825"},
+      {"SendQueueZero", make_config({{"network.send_queue_bytes", "0"}}), "network.send_queue_bytes",
+       "must be at least 1, not 0"},
+      {"SendQueueBelowFrame", make_config({{"network.send_queue_bytes", "83886079"}}), "network.send_queue_bytes",
+       "must be at least network.max_frame_bytes (83886080)"},
+      {"ReconnectMinZero", make_config({{"network.reconnect_min_ms", "0"}}), "network.reconnect_min_ms",
+       "must be between 1 and 3600000, not 0"},
+      {"ReconnectMinAboveMax", make_config({{"network.reconnect_min_ms", "2000"}}), "network.reconnect_min_ms",
+       "must be at most network.reconnect_max_ms (1000)"},
+
+      // [[peers]]
+      {"PeerIdMissing", make_config({}, "[[peers]]\naddress = \"h:1\"\n"), "peers[0].id", "required"},
+      {"PeerIdZero", make_config({}, "[[peers]]\nid = 0\naddress = \"h:1\"\n"), "peers[0].id",
+       "must be at least 1, not 0"},
+      {"PeerIdIsOwnId", make_config({}, "[[peers]]\nid = 1\naddress = \"h:1\"\n"), "peers[0].id",
+       "must differ from node.id (1)"},
+      {"PeerIdDuplicate", make_config({}, kPeer2 + kPeer3 + "[[peers]]\nid = 2\naddress = \"h:1\"\n"), "peers[2].id",
+       "duplicate of peers[0].id (2)"},
+      {"PeerAddressMissing", make_config({}, "[[peers]]\nid = 2\n"), "peers[0].address", "required"},
+      {"PeerAddressMalformed", make_config({}, "[[peers]]\nid = 2\naddress = \"h\"\n"), "peers[0].address",
+       "invalid address \"h\": missing port"},
+      {"PeerAddressNotString", make_config({}, "[[peers]]\nid = 2\naddress = 7002\n"), "peers[0].address",
+       "must be a string, not an integer"},
+      {"PeerPortZero", make_config({}, "[[peers]]\nid = 2\naddress = \"h:0\"\n"), "peers[0].address",
+       "the port must be between 1 and 65535, not 0"},
+      {"PeerAddressDuplicate", make_config({}, kPeer2 + "[[peers]]\nid = 3\naddress = \"127.0.0.1:7002\"\n"),
+       "peers[1].address", "same as peers[0].address (127.0.0.1:7002)"},
+      {"PeerAddressIsOwnListen", make_config({}, "[[peers]]\nid = 2\naddress = \"127.0.0.1:7001\"\n"),
+       "peers[0].address", "same as network.listen (127.0.0.1:7001)"},
+
+      // [raft]
+      {"TickZero", make_config({{"raft.tick_ms", "0"}}), "raft.tick_ms", "must be between 1 and 60000, not 0"},
+      {"TickAboveHeartbeat", make_config({{"raft.tick_ms", "60"}}), "raft.tick_ms",
+       "must be at most raft.heartbeat_ms (50)"},
+      {"ElectionMinNotBelowMax", make_config({{"raft.election_timeout_min_ms", "300"}}), "raft.election_timeout_min_ms",
+       "must be less than raft.election_timeout_max_ms (300)"},
+      {"ElectionMinEqualMaxInTicks",
+       make_config({{"raft.election_timeout_min_ms", "151"}, {"raft.election_timeout_max_ms", "159"}}),
+       "raft.election_timeout_min_ms",
+       "must be less than raft.election_timeout_max_ms in whole ticks at raft.tick_ms = 10 (both round up to 16 ticks)"},
+      {"ElectionMaxTooLarge", make_config({{"raft.election_timeout_max_ms", "3600001"}}),
+       "raft.election_timeout_max_ms", "must be between 1 and 3600000, not 3600001"},
+      {"HeartbeatNotBelowElection", make_config({{"raft.heartbeat_ms", "150"}}), "raft.heartbeat_ms",
+       "must be less than raft.election_timeout_min_ms (150)"},
+      {"HeartbeatEqualElectionInTicks", make_config({{"raft.heartbeat_ms", "145"}}), "raft.heartbeat_ms",
+       "must be less than raft.election_timeout_min_ms in whole ticks at raft.tick_ms = 10 (both round up to 15 ticks)"},
+      {"HeartbeatString", make_config({{"raft.heartbeat_ms", "\"50ms\""}}), "raft.heartbeat_ms",
+       "must be an integer, not a string"},
+      {"MaxInflightZero", make_config({{"raft.max_inflight", "0"}}), "raft.max_inflight", "must be at least 1, not 0"},
+      {"MaxEntriesZero", make_config({{"raft.max_entries_per_message", "0"}}), "raft.max_entries_per_message",
+       "must be at least 1, not 0"},
+      {"MaxBytesZero", make_config({{"raft.max_bytes_per_message", "0"}}), "raft.max_bytes_per_message",
+       "must be at least 1, not 0"},
+      {"MaxBytesNotBelowFrame", make_config({{"raft.max_bytes_per_message", "83886080"}}),
+       "raft.max_bytes_per_message", "must be less than network.max_frame_bytes (83886080)"},
+      {"MaxLogEntriesZero", make_config({{"raft.max_log_entries", "0"}}), "raft.max_log_entries",
+       "must be at least 1, not 0"},
+      {"SnapshotEveryNegative", make_config({{"raft.snapshot_every", "-1"}}), "raft.snapshot_every",
+       "must be at least 0, not -1"},
+      {"SnapshotEveryNotBelowLogBound", make_config({{"raft.snapshot_every", "100000"}}), "raft.snapshot_every",
+       "must be less than raft.max_log_entries (100000) or 0 (never)"},
+
+      // [storage] and [reactor]
+      {"StorageKindUnknown", make_config({{"storage.kind", "\"ssd\""}}), "storage.kind",
+       "must be \"disk\" or \"memory\", not \"ssd\""},
+      {"StorageKindNotString", make_config({{"storage.kind", "true"}}), "storage.kind", "must be a string, not a boolean"},
+      {"PollBudgetNegative", make_config({{"reactor.poll_budget_us", "-1"}}), "reactor.poll_budget_us",
+       "must be between 0 and 1000000, not -1"},
+      {"PollBudgetTooLarge", make_config({{"reactor.poll_budget_us", "1000001"}}), "reactor.poll_budget_us",
+       "must be between 0 and 1000000, not 1000001"},
+      {"CpuBelowMinusOne", make_config({{"reactor.cpu", "-2"}}), "reactor.cpu", "must be between -1 and 1023, not -2"},
+      {"CpuTooLarge", make_config({{"reactor.cpu", "1024"}}), "reactor.cpu", "must be between -1 and 1023, not 1024"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, BadConfigTest, ::testing::ValuesIn(bad_cases()),
+                         [](const ::testing::TestParamInfo<BadCase>& param) { return param.param.name; });
+
+TEST(NodeConfigTest, MessagesAreExact) {
+  EXPECT_EQ(error_of(make_config({{"raft.election_timeout_min_ms", "300"}})),
+            "node.toml: raft.election_timeout_min_ms: must be less than raft.election_timeout_max_ms (300)");
+  EXPECT_EQ(error_of(make_config({{"network.lisen", "\"x\""}})), "node.toml: network.lisen: unknown key");
+}
+
+}  // namespace
+}  // namespace raftfl::node
