@@ -96,6 +96,7 @@ RaftNode::RaftNode(asio::io_context& io, NodeConfig config)
   }
   if (state.snapshot && !state.snapshot->data.empty()) kv_.restore(state.snapshot->meta.index, state.snapshot->data.view());
   last_snapshot_index_ = state.snapshot ? state.snapshot->meta.index : 0;
+  latest_hard_state_ = synced_hard_state_ = state.hard_state;
   raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(state));
   transport_ = config_.transport == TransportKind::kTcp ? net::make_tcp_transport(io_, transport_options(config_))
                                                         : net::make_zmq_transport(io_, transport_options(config_));
@@ -209,8 +210,19 @@ asio::awaitable<void> RaftNode::ready_loop() {
       }
     }
     send_all(rd.messages);
-    if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
-      co_await on_storage([&] { storage_->save(rd.snapshot, rd.entries, rd.hard_state ? &*rd.hard_state : nullptr); });
+    if (rd.hard_state) latest_hard_state_ = *rd.hard_state;
+    // The commit index is volatile state (Figure 2): a node that forgets part of it
+    // relearns it from the leader. So a Ready whose only change is the commit index takes
+    // no durability barrier; the new commit index rides along with the next one (as
+    // etcd's MustSync). Entries, a snapshot, a new term or a new vote always take one.
+    const bool term_or_vote_changed = latest_hard_state_.term != synced_hard_state_.term ||
+                                      latest_hard_state_.vote != synced_hard_state_.vote;
+    if (rd.snapshot || !rd.entries.empty() || term_or_vote_changed) {
+      const bool write_hard_state = !(latest_hard_state_ == synced_hard_state_);
+      co_await on_storage([&] {
+        storage_->save(rd.snapshot, rd.entries, write_hard_state ? &latest_hard_state_ : nullptr);
+      });
+      synced_hard_state_ = latest_hard_state_;
       ++persists_;
       persisted_entries_ += rd.entries.size();
     }
@@ -281,6 +293,11 @@ asio::awaitable<void> RaftNode::stop() {
     stopped_wake_.expires_at(Clock::time_point::max());
   }
   transport_->stop();
+  if (!(latest_hard_state_ == synced_hard_state_)) {
+    // A clean stop leaves the latest commit index on disk too.
+    co_await on_storage([&] { storage_->save(nullptr, {}, &latest_hard_state_); });
+    synced_hard_state_ = latest_hard_state_;
+  }
 }
 
 NodeStatus RaftNode::status() const {

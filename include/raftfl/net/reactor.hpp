@@ -12,9 +12,10 @@ namespace raftfl::net {
 
 struct ReactorOptions {
   // Spin on the ready queue this long after the last handler before sleeping in the
-  // kernel. On this class of machine a sleeping thread costs ~30 us to wake, more than a
-  // small message's whole round trip, so a busy node trades CPU for latency; an idle
-  // node (0) sleeps at once.
+  // kernel (0: sleep at once). Measured on a 2-vCPU VM (perf/bench_reactor_pingpong.cpp):
+  // with Asio's io_uring backend spinning is slower than sleeping, because every
+  // completion for a running thread costs the sender a cross-CPU interrupt; it pays only
+  // where completions arrive without one. Off by default.
   std::chrono::microseconds poll_budget{0};
   // Pin the reactor thread to this CPU (-1: let the scheduler choose).
   int cpu = -1;
@@ -50,10 +51,6 @@ class Reactor {
   void drain(std::chrono::milliseconds limit = std::chrono::milliseconds(2000));
   bool running_in_this_thread() { return context_.get_executor().running_in_this_thread(); }
 
-  // Handlers run, and sleeps taken by a polling reactor, for benchmarks and the status page.
-  std::uint64_t handlers_run() const { return handlers_run_.load(std::memory_order_relaxed); }
-  std::uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
-
  private:
   void loop();
 
@@ -61,8 +58,6 @@ class Reactor {
   asio::io_context context_{1};  // concurrency hint 1: one thread, no internal locking contention
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};
-  std::atomic<std::uint64_t> handlers_run_{0};
-  std::atomic<std::uint64_t> sleeps_{0};
 };
 
 }  // namespace raftfl::net

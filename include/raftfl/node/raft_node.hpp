@@ -122,6 +122,8 @@ class RaftNode {
   std::function<void(bool)> leadership_callback_;
   bool was_leader_ = false;
   raft::Index last_snapshot_index_ = 0;
+  raft::HardState latest_hard_state_;  // the engine's latest
+  raft::HardState synced_hard_state_;  // what the last durability barrier covered
   std::uint64_t persists_ = 0;
   std::uint64_t persisted_entries_ = 0;
 };
