@@ -62,7 +62,12 @@ find_path(ASIO_INCLUDE_DIR asio.hpp)
 raftfl_require(ASIO_INCLUDE_DIR "Asio" libasio-dev)
 add_library(raftfl_asio INTERFACE)
 target_include_directories(raftfl_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
-target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_EPOLL)
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio picks aligned_alloc or operator new for its
+# per-thread caches depending on whether a libstdc++ header was included before its own,
+# so two files that include in different orders disagree (one frees what the other
+# allocated the other way: an ODR violation ASan reports). One choice for every file.
+target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_EPOLL
+                                                 ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(raftfl_asio INTERFACE PkgConfig::URING)
 # g++ 12 reports Asio's coroutine-frame allocator (a sized operator delete paired with its
 # own operator new) as mismatched when the frame is inlined into our code: a false
