@@ -17,12 +17,15 @@ capnp::Data::Reader bytes_of(const raft::Payload& p) {
 }
 
 // Sets a Data field from a payload: by reference when `zero_copy` allows it (see
-// RaftMessageBuilder), by copy otherwise. Cap'n Proto needs referenced data word-aligned.
+// RaftMessageBuilder), by copy otherwise. A referenced blob becomes a segment, and
+// segments are whole words: Cap'n Proto would send the bytes after a payload up to the
+// next word boundary, bytes we do not own. So only word-aligned payloads of whole words
+// are referenced.
 template <typename Setter, typename Adopter>
 void set_payload(const raft::Payload& p, RaftMessageBuilder* zero_copy, Setter set, Adopter adopt) {
   const auto v = p.view();
   if (zero_copy != nullptr && v.size() >= RaftMessageBuilder::kReferenceBytes &&
-      reinterpret_cast<std::uintptr_t>(v.data()) % sizeof(capnp::word) == 0) {
+      v.size() % sizeof(capnp::word) == 0 && reinterpret_cast<std::uintptr_t>(v.data()) % sizeof(capnp::word) == 0) {
     adopt(zero_copy->getOrphanage().referenceExternalData(bytes_of(p)));
     zero_copy->retain(p);
     return;

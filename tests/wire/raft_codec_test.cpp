@@ -109,16 +109,17 @@ TEST(ZeroCopy, LargePayloadsAreReferencedNotCopied) {
   sent.to = 2;
   sent.term = 3;
   sent.index = 9;
-  for (raft::Index i = 10; i < 14; ++i) {
-    // Two large entries (referenced) between small ones (copied).
-    const std::size_t size = i % 2 == 0 ? (64u << 10) + i : 100;
+  for (raft::Index i = 10; i < 15; ++i) {
+    // Two large entries of whole words (referenced) between small ones and a large one
+    // that ends mid-word (copied).
+    const std::size_t size = i == 14 ? (64u << 10) + 3 : i % 2 == 0 ? (64u << 10) + 8 * i : 100;
     sent.entries.push_back({3, i, raft::EntryType::kNormal, raft::Payload(std::string(size, static_cast<char>('a' + i)))});
   }
-  RaftMessageBuilder builder;
+  RaftMessageBuilder builder(32 * 1024);  // words: room for everything copied
   encode_raft_message(sent, kCluster, builder);
   EXPECT_EQ(builder.retained(), 2u);
   const auto segments = builder.getSegmentsForOutput();
-  ASSERT_EQ(segments.size(), 3u);
+  ASSERT_EQ(segments.size(), 3u) << "one segment for the message, one per referenced payload";
   EXPECT_EQ(reinterpret_cast<const char*>(segments[1].begin()), sent.entries[0].data.view().data())
       << "the first large payload was copied";
   EXPECT_EQ(reinterpret_cast<const char*>(segments[2].begin()), sent.entries[2].data.view().data())

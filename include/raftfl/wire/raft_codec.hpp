@@ -47,7 +47,8 @@ class RaftMessageBuilder final : public capnp::MallocMessageBuilder {
   std::vector<raft::Payload> retained_;
 };
 
-// As above, referencing payloads of kReferenceBytes or more instead of copying them.
+// As above, referencing payloads of kReferenceBytes or more instead of copying them, when
+// they are whole 8-byte words (a model's float tensors are; anything else is copied).
 void encode_raft_message(const raft::Message& message, std::uint64_t cluster_id, RaftMessageBuilder& out);
 // Reads a Raft message back; throws DecodeError when the envelope holds anything else or
 // a field is out of range. `header` receives the envelope (for the handshake's checks).
