@@ -66,8 +66,17 @@ target_include_directories(raftfl_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
 # per-thread caches depending on whether a libstdc++ header was included before its own,
 # so two files that include in different orders disagree (one frees what the other
 # allocated the other way: an ODR violation ASan reports). One choice for every file.
-target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_EPOLL
-                                                 ASIO_DISABLE_STD_ALIGNED_ALLOC)
+target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_STD_ALIGNED_ALLOC)
+# Sockets on io_uring (the design's default) or on epoll. Measured on a 2-vCPU VM
+# (README, "raftfl bench raft"): with a reactor poll budget, epoll delivers a completion to
+# a spinning thread without the cross-CPU interrupt that Asio's io_uring ring costs.
+set(RAFTFL_SOCKET_BACKEND "io_uring" CACHE STRING "Asio's socket backend: io_uring or epoll")
+set_property(CACHE RAFTFL_SOCKET_BACKEND PROPERTY STRINGS io_uring epoll)
+if(RAFTFL_SOCKET_BACKEND STREQUAL "io_uring")
+  target_compile_definitions(raftfl_asio INTERFACE ASIO_DISABLE_EPOLL)
+elseif(NOT RAFTFL_SOCKET_BACKEND STREQUAL "epoll")
+  message(FATAL_ERROR "raftfl: RAFTFL_SOCKET_BACKEND is '${RAFTFL_SOCKET_BACKEND}'; use io_uring or epoll")
+endif()
 target_link_libraries(raftfl_asio INTERFACE PkgConfig::URING)
 # g++ 12 reports Asio's coroutine-frame allocator (a sized operator delete paired with its
 # own operator new) as mismatched when the frame is inlined into our code: a false
