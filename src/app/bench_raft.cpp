@@ -53,7 +53,9 @@ int run_throughput(const BenchRaftOptions& o, LocalCluster& cluster) {
   int rc = kExitOk;
   for (int c : o.clients) {
     const auto millis = static_cast<std::uint64_t>(o.seconds * 1000);
-    progress(o, std::to_string(c) + " clients for " + std::to_string(o.seconds) + " s");
+    char seconds[32];
+    std::snprintf(seconds, sizeof(seconds), "%g", o.seconds);
+    progress(o, std::to_string(c) + (c == 1 ? " client" : " clients") + " for " + seconds + " s");
     nlohmann::json r;
     try {
       r = nlohmann::json::parse(client.request("bench " + std::to_string(c) + " " + std::to_string(millis) + " " +
@@ -147,8 +149,10 @@ int run_failover(const BenchRaftOptions& o, LocalCluster& cluster) {
       return kExitFailure;
     }
     gaps_ms.push_back(gap);
+    char gap_text[32];
+    std::snprintf(gap_text, sizeof(gap_text), "%.1f", gap);
     progress(o, "kill " + std::to_string(kill) + " of node " + std::to_string(leader) + ": next commit after " +
-                    std::to_string(gap) + " ms");
+                    gap_text + " ms");
     cluster.start(leader);
   }
   const double p50 = quantile(gaps_ms, 0.5);

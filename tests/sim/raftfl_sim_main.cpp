@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   bool trace = false;
 
   CLI::App app{"raftfl-sim: deterministic simulation of raftfl's Raft engine under injected faults"};
+  // A later occurrence of an option overrides an earlier one, so that a wrapper's defaults
+  // (scripts/run-demo) can be overridden by the arguments passed through it.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--seeds", seeds, "number of seeds to run")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   app.add_option("--first", first, "first seed");
   app.add_option("--nodes", nodes, "voters in the initial cluster")->check(CLI::Range(1, 9));
