@@ -69,6 +69,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
 }
 
 LocalCluster::~LocalCluster() {
+  std::lock_guard lock(mutex_);
   for (auto& [id, pid] : pids_) {
     if (pid > 0) {
       ::kill(pid, SIGKILL);
@@ -86,7 +87,8 @@ std::filesystem::path LocalCluster::config_file(std::uint64_t id) const {
 }
 
 void LocalCluster::start(std::uint64_t id) {
-  if (running(id)) return;
+  std::lock_guard lock(mutex_);
+  if (auto it = pids_.find(id); it != pids_.end() && it->second > 0) return;
   const std::string binary = options_.binary.string();
   const std::string config = config_file(id).string();
   const std::string log = log_file(id).string();
@@ -110,6 +112,7 @@ void LocalCluster::start_all() {
 }
 
 void LocalCluster::kill(std::uint64_t id, int signal) {
+  std::lock_guard lock(mutex_);
   auto it = pids_.find(id);
   if (it == pids_.end() || it->second <= 0) return;
   ::kill(it->second, signal);
@@ -120,14 +123,17 @@ void LocalCluster::kill(std::uint64_t id, int signal) {
 }
 
 std::optional<int> LocalCluster::wait_exit(std::uint64_t id, std::chrono::milliseconds timeout) {
-  auto it = pids_.find(id);
-  if (it == pids_.end() || it->second <= 0) return std::nullopt;
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    int status = 0;
-    if (::waitpid(it->second, &status, WNOHANG) == it->second) {
-      it->second = 0;
-      return status;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = pids_.find(id);
+      if (it == pids_.end() || it->second <= 0) return std::nullopt;
+      int status = 0;
+      if (::waitpid(it->second, &status, WNOHANG) == it->second) {
+        it->second = 0;
+        return status;
+      }
     }
     if (Clock::now() > deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -135,6 +141,7 @@ std::optional<int> LocalCluster::wait_exit(std::uint64_t id, std::chrono::millis
 }
 
 bool LocalCluster::running(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
   auto it = pids_.find(id);
   return it != pids_.end() && it->second > 0;
 }
@@ -167,9 +174,14 @@ std::uint64_t LocalCluster::wait_for_leader(std::chrono::milliseconds timeout) {
 }
 
 std::uint64_t LocalCluster::peak_rss_kib(std::uint64_t id) const {
-  auto it = pids_.find(id);
-  if (it == pids_.end() || it->second <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(it->second) + "/status");
+  pid_t pid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pids_.find(id);
+    if (it == pids_.end() || it->second <= 0) return 0;
+    pid = it->second;
+  }
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -59,6 +60,9 @@ class LocalCluster {
  private:
   LocalClusterOptions options_;
   std::map<std::uint64_t, node::NodeConfig> configs_;
+  // The cluster tests drive one cluster from several client threads while the main
+  // thread kills and restarts nodes.
+  mutable std::mutex mutex_;
   std::map<std::uint64_t, pid_t> pids_;
 };
 
