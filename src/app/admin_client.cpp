@@ -23,7 +23,7 @@ int remaining_ms(Clock::time_point deadline) {
 }  // namespace
 
 AdminClient::AdminClient(const node::Endpoint& endpoint, std::chrono::milliseconds timeout)
-    : where_(endpoint.to_string()), timeout_(timeout) {
+    : where_(endpoint.to_string()) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;

@@ -23,12 +23,10 @@ class AdminClient {
   AdminClient& operator=(const AdminClient&) = delete;
 
   std::string request(const std::string& line, std::chrono::milliseconds timeout);
-  std::string request(const std::string& line) { return request(line, timeout_); }
 
  private:
   int fd_ = -1;
   std::string where_;
-  std::chrono::milliseconds timeout_;
   std::string buffer_;
 };
 

@@ -49,7 +49,6 @@ class Reactor {
   // context instead outlives the services it belongs to. Owners call it after closing
   // their I/O objects and before destroying them; the destructor calls it too.
   void drain(std::chrono::milliseconds limit = std::chrono::milliseconds(2000));
-  bool running_in_this_thread() { return context_.get_executor().running_in_this_thread(); }
 
  private:
   void loop();

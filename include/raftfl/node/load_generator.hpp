@@ -37,7 +37,6 @@ class LoadGenerator {
   // Keeps `clients` clients proposing whenever this node is the leader, until set to 0:
   // the failover benchmark's background load, which follows leadership around.
   void set_background(int clients, std::size_t payload_bytes);
-  std::uint64_t background_ops() const { return background_ops_; }
   // Ends every client at its next step (the node is stopping).
   void stop() {
     stopped_ = true;
@@ -50,7 +49,6 @@ class LoadGenerator {
   asio::io_context& io_;
   RaftNode& node_;
   std::uint64_t generation_ = 0;
-  std::uint64_t background_ops_ = 0;
   bool stopped_ = false;
 };
 
