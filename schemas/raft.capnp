@@ -5,6 +5,7 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("raftfl::schema");
+using Gossip = import "gossip.capnp";
 
 struct Configuration {
   voters @0 :List(UInt64);
@@ -89,5 +90,7 @@ struct Envelope {
   body :union {
     raft @4 :RaftMessage;
     snapshotChunk @5 :SnapshotChunk;
+    gossip @6 :Gossip.GossipChunk;
+    report @7 :Gossip.WorkerReport;
   }
 }

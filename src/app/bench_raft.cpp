@@ -14,6 +14,7 @@
 #include "admin_client.hpp"
 #include "commands.hpp"
 #include "local_cluster.hpp"
+#include "work_dir.hpp"
 #include "raftfl/common/json_writer.hpp"
 
 namespace raftfl::app {
@@ -21,17 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-struct WorkDir {
-  fs::path path;
-  bool remove = false;
-  ~WorkDir() {
-    std::error_code ignored;
-    if (remove) fs::remove_all(path, ignored);
-  }
-};
-
-fs::path self_binary() { return fs::read_symlink("/proc/self/exe"); }
 
 void progress(const BenchRaftOptions& o, const std::string& text) {
   // Progress goes to stderr so that --json output stays machine-readable.
@@ -183,16 +173,9 @@ int run_bench_raft(const BenchRaftOptions& o) {
     return kExitUsage;
   }
   WorkDir dir;
-  if (o.work_dir.empty()) {
-    char tmpl[] = "/tmp/raftfl-bench-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) {
-      std::perror("raftfl: bench raft: mkdtemp");
-      return kExitFailure;
-    }
-    dir.path = tmpl;
-    dir.remove = !o.keep;
-  } else {
-    dir.path = o.work_dir;
+  if (!dir.make(o.work_dir, "raftfl-bench", o.keep)) {
+    std::perror("raftfl: bench raft: mkdtemp");
+    return kExitFailure;
   }
   LocalClusterOptions co;
   co.nodes = 3;

@@ -32,4 +32,43 @@ struct BenchRaftOptions {
 };
 int run_bench_raft(const BenchRaftOptions& options);
 
+struct DemoOptions {
+  int nodes = 4;
+  int rounds = 250;
+  int kill_leader_at = 0;  // 0: no kill
+  double restart_after_s = 5;  // the killed node comes back after this long; 0: never
+  std::string model = "cnn";
+  int local_steps = 2;
+  int consensus_rounds = 10;
+  int batch_size = 32;
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  double alpha = 0.5;  // Dirichlet; 0: IID
+  std::string sparsifier = "random-k";
+  double density = 0.1;
+  std::string encoding = "fp32";
+  bool all_reduce = false;
+  std::size_t train_subset = 0;
+  int eval_every = 25;
+  std::size_t eval_samples = 500;
+  std::int64_t exchange_timeout_ms = 5000;
+  std::uint64_t seed = 1;
+  std::string dataset_dir = "/usr/share/datasets/fashion-mnist";
+  std::string transport = "tcp";
+  double timeout_s = 1800;
+  bool json = false;
+  std::string work_dir;
+  bool keep = false;
+};
+int run_demo(const DemoOptions& options);
+
+// `raftfl bench tta`: each algorithm trains the same cluster from the same seeds.
+struct BenchTtaOptions {
+  DemoOptions base;  // nodes, model, rounds, steps, seeds, ...; sparsifier settings are per algorithm
+  // name:density items, e.g. "random-k:0.01,random-k:0.1,top-k:0.01,dense,all-reduce"
+  std::string algorithms = "random-k:0.01,random-k:0.1,top-k:0.01,dense,all-reduce";
+  std::string csv = "tta.csv";
+};
+int run_bench_tta(const BenchTtaOptions& options);
+
 }  // namespace raftfl::app

@@ -64,6 +64,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
     for (const auto& [other, oc] : configs_) {
       if (other != id) c.peers.push_back({other, oc.listen});
     }
+    if (options_.customize) options_.customize(c);
     std::ofstream(config_file(id)) << node::to_toml(c);
   }
 }

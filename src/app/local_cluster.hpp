@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,8 @@ struct LocalClusterOptions {
   std::chrono::microseconds poll_budget{0};
   std::uint64_t snapshot_every = 10000;
   std::size_t max_log_entries = 100000;
+  // Called on each node's configuration before it is written (training keys and such).
+  std::function<void(node::NodeConfig&)> customize;
 };
 
 // Node processes of one cluster on loopback, each started with `raftfl node --config`:

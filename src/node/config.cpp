@@ -6,6 +6,9 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -30,6 +33,7 @@ constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 // 1 ms tick.
 constexpr std::int64_t kMaxMillis = 3'600'000;
 constexpr std::int64_t kMaxTickMillis = 60'000;
+constexpr std::int64_t kMaxRounds = 1'000'000'000;
 constexpr std::int64_t kMinFrameBytes = std::int64_t{64} << 10;
 // Cap'n Proto addresses a message in 32-bit words per segment; a frame far below that
 // limit keeps one message from pinning gigabytes of receive buffer.
@@ -98,8 +102,10 @@ class Reader {
   // The file's shape before its values: a misspelt table or key is the likeliest mistake
   // and must not hide behind "required" errors for the keys it was meant to set.
   void check_shape(const toml::table& root) const {
-    static constexpr std::array<std::string_view, 5> kTables = {"node", "network", "raft", "storage", "reactor"};
-    static constexpr std::array<std::string_view, 6> kRoot = {"node", "network", "raft", "storage", "reactor", "peers"};
+    static constexpr std::array<std::string_view, 8> kTables = {"node",    "network",  "raft",   "storage",
+                                                                "reactor", "training", "gossip", "coordinator"};
+    static constexpr std::array<std::string_view, 9> kRoot = {"node",     "network", "raft",        "storage", "reactor",
+                                                              "training", "gossip",  "coordinator", "peers"};
     static constexpr std::array<std::string_view, 2> kPeer = {"id", "address"};
     reject_unknown(root, "", kRoot);
     for (std::string_view name : kTables) {
@@ -134,6 +140,48 @@ class Reader {
       fail(name, reason + ", not " + std::to_string(v));
     }
     return v;
+  }
+
+  // A number (integer or float) in [min, max].
+  std::optional<double> number(const toml::table* table, std::string_view prefix, std::string_view key, double min,
+                               double max) const {
+    const toml::node* node = table == nullptr ? nullptr : table->get(key);
+    if (node == nullptr) return std::nullopt;
+    std::string name = std::string(prefix) + "." + std::string(key);
+    double v = 0;
+    if (const auto* f = node->as_floating_point()) {
+      v = f->get();
+    } else if (const auto* i = node->as_integer()) {
+      v = static_cast<double>(i->get());
+    } else {
+      fail(name, "must be a number, not " + std::string(type_name(node->type())));
+    }
+    if (!(v >= min && v <= max)) {
+      std::ostringstream reason;
+      reason << "must be between " << min << " and " << max << ", not " << v;
+      fail(name, reason.str());
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const toml::table* table, std::string_view prefix, std::string_view key) const {
+    const toml::node* node = table == nullptr ? nullptr : table->get(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* value = node->as_boolean();
+    if (value == nullptr)
+      fail(std::string(prefix) + "." + std::string(key), "must be true or false, not " + std::string(type_name(node->type())));
+    return value->get();
+  }
+
+  // A string that must be one of `allowed`.
+  std::optional<std::string> choice(const toml::table* table, std::string_view prefix, std::string_view key,
+                                    std::initializer_list<std::string_view> allowed) const {
+    auto text = string(table, prefix, key);
+    if (!text) return std::nullopt;
+    if (std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) return text;
+    std::string list;
+    for (auto a : allowed) list += (list.empty() ? "\"" : ", \"") + std::string(a) + "\"";
+    fail(std::string(prefix) + "." + std::string(key), "must be one of " + list + ", not " + printable(*text));
   }
 
   std::optional<std::string> string(const toml::table* table, std::string_view prefix, std::string_view key) const {
@@ -171,6 +219,19 @@ class Reader {
     if (table == "raft") return kRaft;
     if (table == "storage") return kStorage;
     if (table == "reactor") return kReactor;
+    static constexpr std::array<std::string_view, 20> kTraining = {
+        "enabled",        "dataset_dir",     "model",        "rounds",          "local_steps",
+        "batch_size",     "learning_rate",   "momentum",     "weight_decay",    "partition",
+        "dirichlet_alpha", "partition_seed", "min_samples_per_node", "train_subset", "model_seed",
+        "eval_every",     "eval_samples",    "threads",      "checkpoint_every", "consensus_rounds"};
+    static constexpr std::array<std::string_view, 6> kGossip = {"sparsifier", "density", "encoding", "chunk_bytes",
+                                                                "exchange_timeout_ms", "all_reduce"};
+    static constexpr std::array<std::string_view, 6> kCoordinator = {
+        "rounds_ahead", "bandwidth_threshold", "history_rounds", "bandwidth_change", "start_grace_ms",
+        "bandwidth_interval_ms"};
+    if (table == "training") return kTraining;
+    if (table == "gossip") return kGossip;
+    if (table == "coordinator") return kCoordinator;
     return {};
   }
 
@@ -216,7 +277,59 @@ std::int64_t ticks_of(std::chrono::milliseconds d, std::chrono::milliseconds tic
   return d.count() % tick.count() > 0 ? whole + 1 : whole;
 }
 
+void parse_training(const Reader& r, const toml::table& root, NodeConfig& c) {
+  const toml::table* t = table_of(root, "training");
+  TrainingConfig& tc = c.training;
+  if (auto v = r.boolean(t, "training", "enabled")) tc.enabled = *v;
+  if (auto v = r.string(t, "training", "dataset_dir")) {
+    if (v->empty()) r.fail("training.dataset_dir", "must not be empty");
+    tc.dataset_dir = *v;
+  }
+  if (auto v = r.choice(t, "training", "model", {"cnn", "mlp"})) tc.model = *v;
+  assign(r.integer(t, "training", "rounds", 1, kMaxRounds), tc.rounds);
+  assign(r.integer(t, "training", "local_steps", 1, 1000000), tc.local_steps);
+  assign(r.integer(t, "training", "batch_size", 1, 65536), tc.batch_size);
+  if (auto v = r.number(t, "training", "learning_rate", 0.0, 100.0)) tc.learning_rate = *v;
+  if (auto v = r.number(t, "training", "momentum", 0.0, 0.999)) tc.momentum = *v;
+  if (auto v = r.number(t, "training", "weight_decay", 0.0, 1.0)) tc.weight_decay = *v;
+  if (auto v = r.choice(t, "training", "partition", {"dirichlet", "iid"})) tc.partition = *v;
+  if (auto v = r.number(t, "training", "dirichlet_alpha", 1e-3, 1e6)) tc.dirichlet_alpha = *v;
+  assign(r.integer(t, "training", "partition_seed", 0, kInt64Max), tc.partition_seed);
+  assign(r.integer(t, "training", "min_samples_per_node", 1, kInt64Max), tc.min_samples_per_node);
+  assign(r.integer(t, "training", "train_subset", 0, kInt64Max), tc.train_subset);
+  assign(r.integer(t, "training", "model_seed", 0, kInt64Max), tc.model_seed);
+  assign(r.integer(t, "training", "eval_every", 0, 1000000), tc.eval_every);
+  assign(r.integer(t, "training", "eval_samples", 1, kInt64Max), tc.eval_samples);
+  assign(r.integer(t, "training", "threads", 1, 1024), tc.threads);
+  assign(r.integer(t, "training", "checkpoint_every", 0, 1000000), tc.checkpoint_every);
+  assign(r.integer(t, "training", "consensus_rounds", 0, kMaxRounds), tc.consensus_rounds);
+
+  const toml::table* g = table_of(root, "gossip");
+  GossipConfig& gc = c.gossip;
+  if (auto v = r.choice(g, "gossip", "sparsifier", {"random-k", "top-k", "dense"})) gc.sparsifier = *v;
+  if (auto v = r.number(g, "gossip", "density", 0.0, 1.0)) gc.density = *v;
+  if (auto v = r.choice(g, "gossip", "encoding", {"fp32", "bf16"})) gc.encoding = *v;
+  assign(r.integer(g, "gossip", "chunk_bytes", 4096, kMaxFrameBytes / 2), gc.chunk_bytes);
+  assign(r.integer(g, "gossip", "exchange_timeout_ms", 1, kMaxMillis), gc.exchange_timeout);
+  if (auto v = r.boolean(g, "gossip", "all_reduce")) gc.all_reduce = *v;
+
+  const toml::table* k = table_of(root, "coordinator");
+  CoordinatorConfig& kc = c.coordinator;
+  assign(r.integer(k, "coordinator", "rounds_ahead", 1, 64), kc.rounds_ahead);
+  if (auto v = r.number(k, "coordinator", "bandwidth_threshold", 0.0, 1e15)) kc.bandwidth_threshold = *v;
+  assign(r.integer(k, "coordinator", "history_rounds", 1, 64), kc.history_rounds);
+  if (auto v = r.number(k, "coordinator", "bandwidth_change", 0.0, 1e6)) kc.bandwidth_change = *v;
+  assign(r.integer(k, "coordinator", "start_grace_ms", 0, kMaxMillis), kc.start_grace);
+  assign(r.integer(k, "coordinator", "bandwidth_interval_ms", 1, kMaxMillis), kc.bandwidth_interval);
+}
+
 void check_relations(const Reader& r, const NodeConfig& c) {
+  if (c.gossip.all_reduce && c.gossip.sparsifier != "dense")
+    r.fail("gossip.all_reduce", "needs gossip.sparsifier = \"dense\" (the reference averages whole models)");
+  if (c.training.consensus_rounds >= c.training.rounds && c.training.consensus_rounds > 0) {
+    r.fail("training.consensus_rounds",
+           "must be less than training.rounds (" + std::to_string(c.training.rounds) + "): some rounds must train");
+  }
   if (c.id == raft::kNoNode) r.fail("node.id", "required");
   if (c.storage == StorageKind::kDisk && c.data_dir.empty()) r.fail("node.data_dir", "required when storage.kind = \"disk\"");
   if (c.listen.host.empty()) r.fail("network.listen", "required");
@@ -318,6 +431,19 @@ std::string toml_string(std::string_view text) {
   }
   out += '"';
   return out;
+}
+
+// Shortest text that reads back as the same double, always with a '.' or exponent so
+// that TOML keeps it a float.
+std::string toml_number(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  std::string text(buf);
+  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+  return text;
 }
 
 bool is_host_char(char c) {
@@ -475,6 +601,7 @@ NodeConfig parse_node_config(std::string_view toml_text, std::string_view source
   assign(r.integer(reactor, "reactor", "poll_budget_us", 0, kMaxPollBudgetMicros), c.poll_budget);
   assign(r.integer(reactor, "reactor", "cpu", -1, kMaxCpu), c.cpu);
 
+  parse_training(r, root, c);
   check_relations(r, c);
   return c;
 }
@@ -524,6 +651,43 @@ std::string to_toml(const NodeConfig& c) {
   out << "\n[reactor]\n"
       << "poll_budget_us = " << c.poll_budget.count() << '\n'
       << "cpu = " << c.cpu << '\n';
+
+  const TrainingConfig& t = c.training;
+  out << "\n[training]\n"
+      << "enabled = " << (t.enabled ? "true" : "false") << '\n'
+      << "dataset_dir = " << toml_string(t.dataset_dir.string()) << '\n'
+      << "model = " << toml_string(t.model) << '\n'
+      << "rounds = " << t.rounds << '\n'
+      << "local_steps = " << t.local_steps << '\n'
+      << "batch_size = " << t.batch_size << '\n'
+      << "learning_rate = " << toml_number(t.learning_rate) << '\n'
+      << "momentum = " << toml_number(t.momentum) << '\n'
+      << "weight_decay = " << toml_number(t.weight_decay) << '\n'
+      << "partition = " << toml_string(t.partition) << '\n'
+      << "dirichlet_alpha = " << toml_number(t.dirichlet_alpha) << '\n'
+      << "partition_seed = " << t.partition_seed << '\n'
+      << "min_samples_per_node = " << t.min_samples_per_node << '\n'
+      << "train_subset = " << t.train_subset << '\n'
+      << "model_seed = " << t.model_seed << '\n'
+      << "eval_every = " << t.eval_every << '\n'
+      << "eval_samples = " << t.eval_samples << '\n'
+      << "threads = " << t.threads << '\n'
+      << "checkpoint_every = " << t.checkpoint_every << '\n'
+      << "consensus_rounds = " << t.consensus_rounds << '\n';
+  out << "\n[gossip]\n"
+      << "sparsifier = " << toml_string(c.gossip.sparsifier) << '\n'
+      << "density = " << toml_number(c.gossip.density) << '\n'
+      << "encoding = " << toml_string(c.gossip.encoding) << '\n'
+      << "chunk_bytes = " << c.gossip.chunk_bytes << '\n'
+      << "exchange_timeout_ms = " << c.gossip.exchange_timeout.count() << '\n'
+      << "all_reduce = " << (c.gossip.all_reduce ? "true" : "false") << '\n';
+  out << "\n[coordinator]\n"
+      << "rounds_ahead = " << c.coordinator.rounds_ahead << '\n'
+      << "bandwidth_threshold = " << toml_number(c.coordinator.bandwidth_threshold) << '\n'
+      << "history_rounds = " << c.coordinator.history_rounds << '\n'
+      << "bandwidth_change = " << toml_number(c.coordinator.bandwidth_change) << '\n'
+      << "start_grace_ms = " << c.coordinator.start_grace.count() << '\n'
+      << "bandwidth_interval_ms = " << c.coordinator.bandwidth_interval.count() << '\n';
 
   for (const PeerConfig& peer : c.peers) {
     out << "\n[[peers]]\n"

@@ -11,6 +11,8 @@
 
 #include "raftfl/common/log.hpp"
 #include "raftfl/storage/wal_storage.hpp"
+#include "raftfl/raft/little_endian.hpp"
+#include "raftfl/wire/control_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
 
 namespace raftfl::node {
@@ -59,6 +61,10 @@ std::size_t first_segment_words(const raft::Message& m) {
   return bytes / sizeof(capnp::word) + 1;
 }
 
+// A snapshot holds the operator's key/value map and the control state, in this frame:
+// tag, the key/value part's length, the key/value part, the control part.
+constexpr std::string_view kSnapshotTag{"RFLSNAP\x02", 8};
+
 }  // namespace
 
 struct RaftNode::Pending {
@@ -94,7 +100,7 @@ RaftNode::RaftNode(asio::io_context& io, NodeConfig config)
     storage_->save(boot, {}, nullptr);
     state = storage_->load();
   }
-  if (state.snapshot && !state.snapshot->data.empty()) kv_.restore(state.snapshot->meta.index, state.snapshot->data.view());
+  if (state.snapshot && !state.snapshot->data.empty()) restore_state(state.snapshot->meta.index, state.snapshot->data.view());
   last_snapshot_index_ = state.snapshot ? state.snapshot->meta.index : 0;
   latest_hard_state_ = synced_hard_state_ = state.hard_state;
   raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(state));
@@ -134,6 +140,13 @@ void RaftNode::start() {
 void RaftNode::receive(net::NodeId from, capnp::MessageReader& reader) {
   if (stopping_) return;
   wire::EnvelopeHeader header;
+  const auto body = wire::envelope_body(reader, &header);
+  if (body != wire::EnvelopeBody::kRaft) {
+    if (header.cluster_id != config_.cluster_id || header.receiver != config_.id || header.sender != from)
+      throw wire::DecodeError("envelope from node " + std::to_string(from) + " is misaddressed");
+    if (message_handler_) message_handler_(from, body, reader);
+    return;
+  }
   raft::Message m = wire::decode_raft_message(reader, &header);
   if (header.cluster_id != config_.cluster_id || header.receiver != config_.id || header.sender != from) {
     throw wire::DecodeError("envelope from node " + std::to_string(from) + " names cluster " +
@@ -142,6 +155,32 @@ void RaftNode::receive(net::NodeId from, capnp::MessageReader& reader) {
   }
   raft_->step(m);
   notify();
+}
+
+std::string RaftNode::snapshot_state() const {
+  const std::string kv = kv_.snapshot();
+  std::string out(kSnapshotTag);
+  raft::put_le<std::uint64_t>(out, kv.size());
+  out += kv;
+  out += wire::encode_control_snapshot(control_.data());
+  return out;
+}
+
+void RaftNode::restore_state(raft::Index index, std::string_view data) {
+  if (data.substr(0, kSnapshotTag.size()) != kSnapshotTag) {
+    // A snapshot from before the control log: the key/value map alone.
+    kv_.restore(index, data);
+    control_ = control::ControlState();
+  } else {
+    data.remove_prefix(kSnapshotTag.size());
+    if (data.size() < 8) throw std::runtime_error("snapshot: truncated");
+    const auto kv_size = raft::get_le<std::uint64_t>(data.data());
+    data.remove_prefix(8);
+    if (kv_size > data.size()) throw std::runtime_error("snapshot: truncated key/value part");
+    kv_.restore(index, data.substr(0, kv_size));
+    control_ = control::ControlState(wire::decode_control_snapshot(data.substr(kv_size)));
+  }
+  if (control_callback_) control_callback_(control::NoOp{}, control::ApplyResult::kApplied);
 }
 
 asio::awaitable<void> RaftNode::tick_loop() {
@@ -228,7 +267,7 @@ asio::awaitable<void> RaftNode::ready_loop() {
     }
     send_all(rd.messages_after_persist);
     if (rd.snapshot) {
-      kv_.restore(rd.snapshot->meta.index, rd.snapshot->data.view());
+      restore_state(rd.snapshot->meta.index, rd.snapshot->data.view());
       last_snapshot_index_ = rd.snapshot->meta.index;
       while (!pending_.empty() && pending_.front()->index <= rd.snapshot->meta.index) {
         pending_.front()->finish({false, pending_.front()->index, "overtaken by a snapshot; outcome unknown"});
@@ -243,6 +282,18 @@ asio::awaitable<void> RaftNode::ready_loop() {
 
 void RaftNode::apply(const raft::Entry& e) {
   kv_.apply(e.index, e.type == raft::EntryType::kNormal ? e.data.view() : std::string_view());
+  if (e.type == raft::EntryType::kNormal && wire::is_control_payload(e.data.view())) {
+    try {
+      const auto command = wire::decode_control_command(e.data.view());
+      const auto result = control_.apply(*command);
+      if (control_callback_) control_callback_(*command, result);
+    } catch (const wire::DecodeError& error) {
+      // Every node skips the same malformed entry, so the states stay equal; a newer
+      // node's entry kind lands here too.
+      log::line(log::Level::kWarn, "control",
+                "entry " + std::to_string(e.index) + " skipped: " + std::string(error.what()));
+    }
+  }
   while (!pending_.empty() && pending_.front()->index <= e.index) {
     auto& p = *pending_.front();
     if (p.index == e.index && p.term == e.term)
@@ -260,7 +311,7 @@ void RaftNode::fail_pending(const std::string& why) {
 
 asio::awaitable<void> RaftNode::maybe_snapshot() {
   if (config_.snapshot_every == 0 || kv_.applied() < last_snapshot_index_ + config_.snapshot_every) co_return;
-  if (!raft_->compact(kv_.applied(), raft::Payload(kv_.snapshot()))) co_return;
+  if (!raft_->compact(kv_.applied(), raft::Payload(snapshot_state()))) co_return;
   last_snapshot_index_ = kv_.applied();
   auto snap = raft_->snapshot();
   co_await on_storage([&] { storage_->compact(snap); });
@@ -278,6 +329,10 @@ asio::awaitable<ProposeOutcome> RaftNode::propose(std::string payload) {
   notify();
   co_await p->timer.async_wait(kAwait);
   co_return p->outcome;
+}
+
+asio::awaitable<ProposeOutcome> RaftNode::propose_control(const control::Command& command) {
+  co_return co_await propose(wire::encode_control_command(command));
 }
 
 asio::awaitable<void> RaftNode::stop() {
@@ -320,6 +375,7 @@ NodeStatus RaftNode::status() const {
   s.persists = persists_;
   s.persisted_entries = persisted_entries_;
   s.transport_stats = transport_->stats();
+  s.control = control_;
   auto add = [&](raft::NodeId id, bool voter) {
     MemberStatus m;
     m.id = id;

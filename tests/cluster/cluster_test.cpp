@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "admin_client.hpp"
+#include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
 
 namespace raftfl::app {
@@ -27,14 +28,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto dir = fs::temp_directory_path() / ("raftfl-cluster-" + std::to_string(::getpid())) /
-             (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path test_dir() { return testing::test_dir("raftfl-cluster"); }
+using testing::log_of;
 
 LocalClusterOptions options(int nodes, node::TransportKind transport = node::TransportKind::kTcp) {
   LocalClusterOptions o;
@@ -44,17 +39,6 @@ LocalClusterOptions options(int nodes, node::TransportKind transport = node::Tra
   o.transport = transport;
   o.storage = node::StorageKind::kDisk;
   return o;
-}
-
-std::string log_of(LocalCluster& c) {
-  std::string out;
-  for (int id = 1; id <= c.size(); ++id) {
-    std::ifstream in(c.log_file(static_cast<std::uint64_t>(id)));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
-    out += "---- node " + std::to_string(id) + " ----\n" + text;
-  }
-  return out;
 }
 
 // Writes key=value through whichever node leads; true once acknowledged (applied on the

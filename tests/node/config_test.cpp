@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -594,6 +595,81 @@ std::vector<BadCase> bad_cases() {
        "must be between 0 and 1000000, not 1000001"},
       {"CpuBelowMinusOne", make_config({{"reactor.cpu", "-2"}}), "reactor.cpu", "must be between -1 and 1023, not -2"},
       {"CpuTooLarge", make_config({{"reactor.cpu", "1024"}}), "reactor.cpu", "must be between -1 and 1023, not 1024"},
+
+      // [training]
+      {"TrainingUnknownKey", make_config({{"training.modle", "\"cnn\""}}), "training.modle", "unknown key"},
+      {"TrainingNotATable", make_config({{"training", "5"}}), "training", "must be a table, not an integer"},
+      {"TrainingEnabledInteger", make_config({{"training.enabled", "1"}}), "training.enabled",
+       "must be true or false, not an integer"},
+      {"TrainingDatasetDirEmpty", make_config({{"training.dataset_dir", "\"\""}}), "training.dataset_dir",
+       "must not be empty"},
+      {"TrainingDatasetDirNotString", make_config({{"training.dataset_dir", "3"}}), "training.dataset_dir",
+       "must be a string, not an integer"},
+      {"TrainingModelUnknown", make_config({{"training.model", "\"resnet\""}}), "training.model",
+       "must be one of \"cnn\", \"mlp\", not \"resnet\""},
+      {"TrainingRoundsString", make_config({{"training.rounds", "\"ten\""}}), "training.rounds",
+       "must be an integer, not a string"},
+      {"TrainingRoundsZero", make_config({{"training.rounds", "0"}}), "training.rounds",
+       "must be between 1 and 1000000000, not 0"},
+      {"TrainingRoundsFloat", make_config({{"training.rounds", "10.0"}}), "training.rounds",
+       "must be an integer, not a floating-point number"},
+      {"TrainingLocalStepsZero", make_config({{"training.local_steps", "0"}}), "training.local_steps",
+       "must be between 1 and 1000000, not 0"},
+      {"TrainingBatchSizeTooLarge", make_config({{"training.batch_size", "65537"}}), "training.batch_size",
+       "must be between 1 and 65536, not 65537"},
+      {"TrainingLearningRateNegative", make_config({{"training.learning_rate", "-0.5"}}), "training.learning_rate",
+       "must be between 0 and 100, not -0.5"},
+      {"TrainingLearningRateNaN", make_config({{"training.learning_rate", "nan"}}), "training.learning_rate",
+       "must be between 0 and 100, not "},
+      {"TrainingLearningRateString", make_config({{"training.learning_rate", "\"0.1\""}}), "training.learning_rate",
+       "must be a number, not a string"},
+      {"TrainingMomentumOne", make_config({{"training.momentum", "1.0"}}), "training.momentum",
+       "must be between 0 and 0.999, not 1"},
+      {"TrainingPartitionUnknown", make_config({{"training.partition", "\"x\""}}), "training.partition",
+       "must be one of \"dirichlet\", \"iid\", not \"x\""},
+      {"TrainingDirichletAlphaTooSmall", make_config({{"training.dirichlet_alpha", "0.0"}}), "training.dirichlet_alpha",
+       "must be between 0.001 and 1e+06, not 0"},
+      {"TrainingMinSamplesZero", make_config({{"training.min_samples_per_node", "0"}}),
+       "training.min_samples_per_node", "must be at least 1, not 0"},
+      {"TrainingEvalEveryNegative", make_config({{"training.eval_every", "-1"}}), "training.eval_every",
+       "must be between 0 and 1000000, not -1"},
+      {"TrainingThreadsZero", make_config({{"training.threads", "0"}}), "training.threads",
+       "must be between 1 and 1024, not 0"},
+      {"TrainingCheckpointEveryNegative", make_config({{"training.checkpoint_every", "-1"}}),
+       "training.checkpoint_every", "must be between 0 and 1000000, not -1"},
+
+      // [gossip]
+      {"GossipUnknownKey", make_config({{"gossip.dnsity", "0.1"}}), "gossip.dnsity", "unknown key"},
+      {"GossipSparsifierUnknown", make_config({{"gossip.sparsifier", "\"topk\""}}), "gossip.sparsifier",
+       "must be one of \"random-k\", \"top-k\", \"dense\", not \"topk\""},
+      {"GossipDensityTooLarge", make_config({{"gossip.density", "1.5"}}), "gossip.density",
+       "must be between 0 and 1, not 1.5"},
+      {"GossipDensityNegative", make_config({{"gossip.density", "-0.1"}}), "gossip.density",
+       "must be between 0 and 1, not -0.1"},
+      {"GossipDensityBoolean", make_config({{"gossip.density", "true"}}), "gossip.density",
+       "must be a number, not a boolean"},
+      {"GossipEncodingUnknown", make_config({{"gossip.encoding", "\"fp16\""}}), "gossip.encoding",
+       "must be one of \"fp32\", \"bf16\", not \"fp16\""},
+      {"GossipChunkBytesTooSmall", make_config({{"gossip.chunk_bytes", "4095"}}), "gossip.chunk_bytes",
+       "must be between 4096 and 536870912, not 4095"},
+      {"GossipExchangeTimeoutZero", make_config({{"gossip.exchange_timeout_ms", "0"}}), "gossip.exchange_timeout_ms",
+       "must be between 1 and 3600000, not 0"},
+
+      // [coordinator]
+      {"CoordinatorUnknownKey", make_config({{"coordinator.round_ahead", "2"}}), "coordinator.round_ahead",
+       "unknown key"},
+      {"CoordinatorRoundsAheadZero", make_config({{"coordinator.rounds_ahead", "0"}}), "coordinator.rounds_ahead",
+       "must be between 1 and 64, not 0"},
+      {"CoordinatorBandwidthThresholdNegative", make_config({{"coordinator.bandwidth_threshold", "-1.0"}}),
+       "coordinator.bandwidth_threshold", "must be between 0 and 1e+15, not -1"},
+      {"CoordinatorHistoryRoundsTooLarge", make_config({{"coordinator.history_rounds", "65"}}),
+       "coordinator.history_rounds", "must be between 1 and 64, not 65"},
+      {"CoordinatorBandwidthChangeString", make_config({{"coordinator.bandwidth_change", "\"20%\""}}),
+       "coordinator.bandwidth_change", "must be a number, not a string"},
+      {"CoordinatorStartGraceNegative", make_config({{"coordinator.start_grace_ms", "-1"}}),
+       "coordinator.start_grace_ms", "must be between 0 and 3600000, not -1"},
+      {"CoordinatorBandwidthIntervalZero", make_config({{"coordinator.bandwidth_interval_ms", "0"}}),
+       "coordinator.bandwidth_interval_ms", "must be between 1 and 3600000, not 0"},
   };
 }
 
@@ -604,6 +680,216 @@ TEST(NodeConfigTest, MessagesAreExact) {
   EXPECT_EQ(error_of(make_config({{"raft.election_timeout_min_ms", "300"}})),
             "node.toml: raft.election_timeout_min_ms: must be less than raft.election_timeout_max_ms (300)");
   EXPECT_EQ(error_of(make_config({{"network.lisen", "\"x\""}})), "node.toml: network.lisen: unknown key");
+}
+
+
+// [training], [gossip] and [coordinator]: every key set, none to its default.
+const std::vector<Edit> kTrainingEdits = {
+    {"training.enabled", "true"},
+    {"training.dataset_dir", "\"/data/fashion\""},
+    {"training.model", "\"mlp\""},
+    {"training.rounds", "250"},
+    {"training.local_steps", "3"},
+    {"training.batch_size", "64"},
+    {"training.learning_rate", "0.01"},
+    {"training.momentum", "0.5"},
+    {"training.weight_decay", "1e-4"},
+    {"training.partition", "\"iid\""},
+    {"training.dirichlet_alpha", "0.3"},
+    {"training.partition_seed", "42"},
+    {"training.min_samples_per_node", "10"},
+    {"training.train_subset", "6000"},
+    {"training.model_seed", "9"},
+    {"training.eval_every", "0"},
+    {"training.eval_samples", "500"},
+    {"training.threads", "4"},
+    {"training.checkpoint_every", "0"},
+    {"gossip.sparsifier", "\"top-k\""},
+    {"gossip.density", "0.05"},
+    {"gossip.encoding", "\"bf16\""},
+    {"gossip.chunk_bytes", "65536"},
+    {"gossip.exchange_timeout_ms", "2500"},
+    {"coordinator.rounds_ahead", "3"},
+    {"coordinator.bandwidth_threshold", "1.25e6"},
+    {"coordinator.history_rounds", "8"},
+    {"coordinator.bandwidth_change", "0.35"},
+    {"coordinator.start_grace_ms", "100"},
+    {"coordinator.bandwidth_interval_ms", "250"},
+};
+
+void expect_same_training(const NodeConfig& a, const NodeConfig& b) {
+  const TrainingConfig& x = a.training;
+  const TrainingConfig& y = b.training;
+  EXPECT_EQ(x.enabled, y.enabled);
+  EXPECT_EQ(x.dataset_dir, y.dataset_dir);
+  EXPECT_EQ(x.model, y.model);
+  EXPECT_EQ(x.rounds, y.rounds);
+  EXPECT_EQ(x.local_steps, y.local_steps);
+  EXPECT_EQ(x.batch_size, y.batch_size);
+  EXPECT_EQ(x.learning_rate, y.learning_rate);
+  EXPECT_EQ(x.momentum, y.momentum);
+  EXPECT_EQ(x.weight_decay, y.weight_decay);
+  EXPECT_EQ(x.partition, y.partition);
+  EXPECT_EQ(x.dirichlet_alpha, y.dirichlet_alpha);
+  EXPECT_EQ(x.partition_seed, y.partition_seed);
+  EXPECT_EQ(x.min_samples_per_node, y.min_samples_per_node);
+  EXPECT_EQ(x.train_subset, y.train_subset);
+  EXPECT_EQ(x.model_seed, y.model_seed);
+  EXPECT_EQ(x.eval_every, y.eval_every);
+  EXPECT_EQ(x.eval_samples, y.eval_samples);
+  EXPECT_EQ(x.threads, y.threads);
+  EXPECT_EQ(x.checkpoint_every, y.checkpoint_every);
+  EXPECT_TRUE(x == y);
+  EXPECT_EQ(a.gossip.sparsifier, b.gossip.sparsifier);
+  EXPECT_EQ(a.gossip.density, b.gossip.density);
+  EXPECT_EQ(a.gossip.encoding, b.gossip.encoding);
+  EXPECT_EQ(a.gossip.chunk_bytes, b.gossip.chunk_bytes);
+  EXPECT_EQ(a.gossip.exchange_timeout, b.gossip.exchange_timeout);
+  EXPECT_TRUE(a.gossip == b.gossip);
+  EXPECT_EQ(a.coordinator.rounds_ahead, b.coordinator.rounds_ahead);
+  EXPECT_EQ(a.coordinator.bandwidth_threshold, b.coordinator.bandwidth_threshold);
+  EXPECT_EQ(a.coordinator.history_rounds, b.coordinator.history_rounds);
+  EXPECT_EQ(a.coordinator.bandwidth_change, b.coordinator.bandwidth_change);
+  EXPECT_EQ(a.coordinator.start_grace, b.coordinator.start_grace);
+  EXPECT_EQ(a.coordinator.bandwidth_interval, b.coordinator.bandwidth_interval);
+  EXPECT_TRUE(a.coordinator == b.coordinator);
+}
+
+TEST(NodeConfigTest, TrainingGossipCoordinatorDefaultsWhenAbsent) {
+  NodeConfig c = parse(make_config({}));
+  const TrainingConfig& t = c.training;
+  EXPECT_FALSE(t.enabled);
+  EXPECT_EQ(t.dataset_dir, std::filesystem::path("/usr/share/datasets/fashion-mnist"));
+  EXPECT_EQ(t.model, "cnn");
+  EXPECT_EQ(t.rounds, 100u);
+  EXPECT_EQ(t.local_steps, 10);
+  EXPECT_EQ(t.batch_size, 32);
+  EXPECT_EQ(t.learning_rate, 0.05);
+  EXPECT_EQ(t.momentum, 0.9);
+  EXPECT_EQ(t.weight_decay, 0.0);
+  EXPECT_EQ(t.partition, "dirichlet");
+  EXPECT_EQ(t.dirichlet_alpha, 0.5);
+  EXPECT_EQ(t.partition_seed, 1u);
+  EXPECT_EQ(t.min_samples_per_node, 64u);
+  EXPECT_EQ(t.train_subset, 0u);
+  EXPECT_EQ(t.model_seed, 1u);
+  EXPECT_EQ(t.eval_every, 5);
+  EXPECT_EQ(t.eval_samples, 1000u);
+  EXPECT_EQ(t.threads, 1);
+  EXPECT_EQ(t.checkpoint_every, 10);
+  EXPECT_EQ(c.gossip.sparsifier, "random-k");
+  EXPECT_EQ(c.gossip.density, 0.1);
+  EXPECT_EQ(c.gossip.encoding, "fp32");
+  EXPECT_EQ(c.gossip.chunk_bytes, 1u << 20);
+  EXPECT_EQ(c.gossip.exchange_timeout, 5000ms);
+  EXPECT_EQ(c.coordinator.rounds_ahead, 2u);
+  EXPECT_EQ(c.coordinator.bandwidth_threshold, 0.0);
+  EXPECT_EQ(c.coordinator.history_rounds, 5);
+  EXPECT_EQ(c.coordinator.bandwidth_change, 0.2);
+  EXPECT_EQ(c.coordinator.start_grace, 5000ms);
+  EXPECT_EQ(c.coordinator.bandwidth_interval, 1000ms);
+  // Empty tables are the same as absent ones.
+  NodeConfig empty_tables = parse(make_config({}, "[training]\n[gossip]\n[coordinator]\n"));
+  expect_same_training(empty_tables, c);
+}
+
+TEST(NodeConfigTest, ParsesEveryTrainingGossipCoordinatorKey) {
+  NodeConfig c = parse(make_config(kTrainingEdits));
+  NodeConfig expected = parse(make_config({}));
+  TrainingConfig& t = expected.training;
+  t.enabled = true;
+  t.dataset_dir = "/data/fashion";
+  t.model = "mlp";
+  t.rounds = 250;
+  t.local_steps = 3;
+  t.batch_size = 64;
+  t.learning_rate = 0.01;
+  t.momentum = 0.5;
+  t.weight_decay = 1e-4;
+  t.partition = "iid";
+  t.dirichlet_alpha = 0.3;
+  t.partition_seed = 42;
+  t.min_samples_per_node = 10;
+  t.train_subset = 6000;
+  t.model_seed = 9;
+  t.eval_every = 0;
+  t.eval_samples = 500;
+  t.threads = 4;
+  t.checkpoint_every = 0;
+  expected.gossip.sparsifier = "top-k";
+  expected.gossip.density = 0.05;
+  expected.gossip.encoding = "bf16";
+  expected.gossip.chunk_bytes = 65536;
+  expected.gossip.exchange_timeout = 2500ms;
+  expected.coordinator.rounds_ahead = 3;
+  expected.coordinator.bandwidth_threshold = 1.25e6;
+  expected.coordinator.history_rounds = 8;
+  expected.coordinator.bandwidth_change = 0.35;
+  expected.coordinator.start_grace = 100ms;
+  expected.coordinator.bandwidth_interval = 250ms;
+  expect_same_training(c, expected);
+  expect_same(c, expected);
+}
+
+TEST(NodeConfigTest, TrainingNumbersAcceptIntegersAndBoundaries) {
+  NodeConfig c = parse(make_config({{"training.learning_rate", "1"},
+                                    {"training.momentum", "0.999"},
+                                    {"gossip.density", "0"},
+                                    {"gossip.sparsifier", "\"dense\""},
+                                    {"coordinator.bandwidth_threshold", "1000"}}));
+  EXPECT_EQ(c.training.learning_rate, 1.0);
+  EXPECT_EQ(c.training.momentum, 0.999);
+  EXPECT_EQ(c.gossip.density, 0.0);
+  EXPECT_EQ(c.gossip.sparsifier, "dense");
+  EXPECT_EQ(c.coordinator.bandwidth_threshold, 1000.0);
+  EXPECT_EQ(parse(make_config({{"gossip.density", "1.0"}})).gossip.density, 1.0);
+}
+
+TEST(NodeConfigTest, TrainingGossipCoordinatorRoundTripThroughToToml) {
+  std::vector<NodeConfig> configs = {parse(make_config({})), parse(make_config(kTrainingEdits))};
+  NodeConfig awkward = parse(make_config(kTrainingEdits));
+  awkward.training.learning_rate = 0.1 + 0.2;  // 0.30000000000000004
+  awkward.training.weight_decay = 1e-4;
+  awkward.training.momentum = 0.0;
+  awkward.training.dirichlet_alpha = 1.0 / 3.0;
+  awkward.training.dataset_dir = "/srv/da\"ta\\set";
+  awkward.gossip.density = 0.05;
+  awkward.gossip.sparsifier = "dense";
+  awkward.coordinator.bandwidth_threshold = 123456789.125;
+  awkward.coordinator.bandwidth_change = 1e-9;
+  configs.push_back(awkward);
+  awkward.gossip.density = 1.0 / 7.0;
+  awkward.coordinator.bandwidth_threshold = 0.0;
+  awkward.training.learning_rate = 100.0;
+  configs.push_back(awkward);
+  for (const NodeConfig& c : configs) {
+    std::string text = to_toml(c);
+    SCOPED_TRACE(text);
+    NodeConfig back = parse(text);
+    expect_same_training(back, c);
+    EXPECT_TRUE(back == c);
+  }
+}
+
+TEST(NodeConfigTest, ToTomlWritesEveryTrainingGossipCoordinatorKey) {
+  std::string text = to_toml(parse(make_config(kTrainingEdits)));
+  for (std::string_view table : {"[training]", "[gossip]", "[coordinator]"}) {
+    EXPECT_THAT(text, HasSubstr("\n" + std::string(table) + "\n")) << table;
+  }
+  for (const Edit& e : kTrainingEdits) {
+    std::string key = e.key.substr(e.key.find('.') + 1);
+    EXPECT_THAT(text, HasSubstr("\n" + key + " = ")) << e.key;
+  }
+}
+
+TEST(NodeConfigTest, TrainingMessagesAreExact) {
+  EXPECT_EQ(error_of(make_config({{"training.modle", "\"cnn\""}})), "node.toml: training.modle: unknown key");
+  EXPECT_EQ(error_of(make_config({{"gossip.density", "1.5"}})),
+            "node.toml: gossip.density: must be between 0 and 1, not 1.5");
+  EXPECT_EQ(error_of(make_config({{"training.enabled", "1"}})),
+            "node.toml: training.enabled: must be true or false, not an integer");
+  EXPECT_EQ(error_of(make_config({{"training.model", "\"resnet\""}})),
+            "node.toml: training.model: must be one of \"cnn\", \"mlp\", not \"resnet\"");
 }
 
 }  // namespace

@@ -57,6 +57,12 @@ class JsonWriter {
     key(k);
     return value(v);
   }
+  // Inserts already-rendered JSON (a value) as is.
+  JsonWriter& raw(std::string_view json) {
+    comma();
+    out_ += json;
+    return *this;
+  }
   const std::string& str() const { return out_; }
 
  private:

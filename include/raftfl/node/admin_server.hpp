@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "raftfl/common/json_writer.hpp"
 #include "raftfl/node/load_generator.hpp"
 #include "raftfl/node/raft_node.hpp"
 
@@ -20,6 +21,7 @@ namespace raftfl::node {
 //   status                        the node's status
 //   put KEY VALUE                 replicate a key/value write; replies once applied here
 //   get KEY                       read this node's applied state (not linearizable)
+//   topology ROUND                the round's committed plan as this node applied it
 //   bench CLIENTS MILLIS BYTES    run the load generator here (on the leader)
 //   autoload CLIENTS BYTES        background load whenever this node leads (0 stops)
 class AdminServer {
@@ -28,6 +30,8 @@ class AdminServer {
   void start();
   void stop();
   std::uint16_t port() const { return port_; }
+  // Adds fields to the status reply (the worker's and coordinator's sections).
+  void extend_status(std::function<void(JsonWriter&)> extension) { status_extension_ = std::move(extension); }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -40,6 +44,7 @@ class AdminServer {
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   bool stopped_ = false;
+  std::function<void(JsonWriter&)> status_extension_;
   // Open sessions, closed by stop() so that none outlives the node.
   std::list<std::weak_ptr<asio::ip::tcp::socket>> sessions_;
 };

@@ -32,6 +32,62 @@ struct PeerConfig {
   bool operator==(const PeerConfig&) const = default;
 };
 
+// [training]: the worker (DESIGN.md, "A round", step 2). Names are kept as text here so
+// that the configuration does not depend on the training and gossip libraries; the parser
+// accepts only the values listed.
+struct TrainingConfig {
+  bool enabled = false;  // false: a control-plane-only node (no worker, no coordinator)
+  std::filesystem::path dataset_dir = "/usr/share/datasets/fashion-mnist";
+  std::string model = "cnn";  // "cnn" | "mlp"
+  std::uint64_t rounds = 100;
+  int local_steps = 10;  // SGD steps per round, before the exchange
+  int batch_size = 32;
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  std::string partition = "dirichlet";  // "dirichlet" | "iid"
+  double dirichlet_alpha = 0.5;
+  std::uint64_t partition_seed = 1;
+  std::size_t min_samples_per_node = 64;
+  std::size_t train_subset = 0;  // use the first N training images; 0: all
+  std::uint64_t model_seed = 1;  // every worker starts from the same model
+  int eval_every = 5;            // rounds between test evaluations; 0: only the final one
+  std::size_t eval_samples = 1000;  // test images per evaluation (the final one uses all)
+  int threads = 1;                  // LibTorch intra-op threads
+  // Rounds between model checkpoints in node.data_dir (a restarted node resumes from its
+  // last one instead of from scratch); 0: never.
+  int checkpoint_every = 10;
+  // The last N of `rounds` take no local steps and exchange the whole model: pairwise
+  // averaging alone drives the workers' models to their mean (the consensus model that
+  // decentralized SGD's accuracy is usually quoted for). 0: none.
+  std::uint64_t consensus_rounds = 0;
+  bool operator==(const TrainingConfig&) const = default;
+};
+
+// [gossip]: the exchange with the round's peer.
+struct GossipConfig {
+  std::string sparsifier = "random-k";  // "random-k" | "top-k" | "dense"
+  double density = 0.1;
+  std::string encoding = "fp32";  // "fp32" | "bf16"
+  std::size_t chunk_bytes = std::size_t{1} << 20;
+  std::chrono::milliseconds exchange_timeout{5000};
+  // The reference of `bench tta`: every worker sends its dense model to every other
+  // participant each round and takes the mean (all-reduce), instead of pairwise gossip.
+  bool all_reduce = false;
+  bool operator==(const GossipConfig&) const = default;
+};
+
+// [coordinator]: what the Raft leader does as the coordinator.
+struct CoordinatorConfig {
+  std::uint64_t rounds_ahead = 2;    // k: Topology entries committed ahead of the workers
+  double bandwidth_threshold = 0.0;  // B, bytes per second
+  int history_rounds = 5;            // T
+  double bandwidth_change = 0.2;     // relative change of a cell worth committing
+  std::chrono::milliseconds start_grace{5000};  // wait for workers to connect before round 1
+  std::chrono::milliseconds bandwidth_interval{1000};
+  bool operator==(const CoordinatorConfig&) const = default;
+};
+
 // The configuration file of `raftfl node --config FILE`, documented key by key in the
 // README ("The node configuration file"). A key left out of the file keeps the default
 // below.
@@ -70,6 +126,10 @@ struct NodeConfig {
   // [reactor]
   std::chrono::microseconds poll_budget{0};  // 0: sleep at once
   int cpu = -1;                              // -1: no pinning
+
+  TrainingConfig training;
+  GossipConfig gossip;
+  CoordinatorConfig coordinator;
 
   // The engine counts in ticks: each timing becomes timing / tick, rounded up, so that no
   // timeout fires earlier than the file says. The seed is the node id, so that nodes

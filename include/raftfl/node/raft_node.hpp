@@ -11,12 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "raftfl/common/json_writer.hpp"
+#include "raftfl/control/control_state.hpp"
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/net/transport.hpp"
 #include "raftfl/node/config.hpp"
 #include "raftfl/node/kv_state_machine.hpp"
 #include "raftfl/raft/raft.hpp"
 #include "raftfl/storage/storage.hpp"
+#include "raftfl/wire/gossip_codec.hpp"
 
 namespace raftfl::node {
 
@@ -56,9 +59,12 @@ struct NodeStatus {
   std::uint64_t persisted_entries = 0;
   net::TransportStats transport_stats;
   std::vector<MemberStatus> members;
+  control::ControlState control;
 };
 
-std::string to_json(const NodeStatus& status);
+// The status as one JSON object; `extension` adds fields before it closes. The "control"
+// field (the control log's state) is always there.
+std::string to_json(const NodeStatus& status, const std::function<void(JsonWriter&)>& extension = {});
 
 // One node: the Raft engine driven on a reactor by coroutines (DESIGN.md, "node"):
 //   - a tick loop on a steady_timer;
@@ -91,6 +97,27 @@ class RaftNode {
   // Called on the reactor whenever this node becomes or stops being the leader.
   void on_leadership_change(std::function<void(bool)> callback) { leadership_callback_ = std::move(callback); }
 
+  // The control log (DESIGN.md, "The control log"): its state as applied here, and a
+  // callback after each control entry is applied (also after a snapshot is installed,
+  // with a NoOp), on the reactor.
+  const control::ControlState& control() const { return control_; }
+  using ControlCallback = std::function<void(const control::Command&, control::ApplyResult)>;
+  void on_control_applied(ControlCallback callback) { control_callback_ = std::move(callback); }
+  // Proposes a control command; completes like propose().
+  asio::awaitable<ProposeOutcome> propose_control(const control::Command& command);
+
+  // Messages other than Raft's (model chunks, round reports) share the transport: they are
+  // handed to this handler, on the reactor; the reader is valid during the call only.
+  using MessageHandler = std::function<void(net::NodeId from, wire::EnvelopeBody body, capnp::MessageReader& reader)>;
+  void on_message(MessageHandler handler) { message_handler_ = std::move(handler); }
+  bool send_message(net::NodeId to, std::unique_ptr<capnp::MessageBuilder> message) {
+    return !stopping_ && transport_->send(to, std::move(message));
+  }
+  bool connected(net::NodeId peer) const { return transport_->connected(peer); }
+  raft::NodeId leader() const { return raft_->leader(); }
+  raft::Term term() const { return raft_->term(); }
+  bool stopping() const { return stopping_; }
+
  private:
   struct Pending;
 
@@ -101,6 +128,8 @@ class RaftNode {
   void send_all(std::vector<raft::Message>& messages);
   void receive(net::NodeId from, capnp::MessageReader& reader);
   void apply(const raft::Entry& entry);
+  void restore_state(raft::Index index, std::string_view data);
+  std::string snapshot_state() const;
   void complete_up_to(raft::Index applied);
   void fail_pending(const std::string& why);
   asio::awaitable<void> maybe_snapshot();
@@ -112,6 +141,9 @@ class RaftNode {
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<raft::Raft> raft_;
   KvStateMachine kv_;
+  control::ControlState control_;
+  ControlCallback control_callback_;
+  MessageHandler message_handler_;
 
   asio::steady_timer tick_timer_;
   asio::steady_timer ready_wake_;

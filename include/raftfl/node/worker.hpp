@@ -1,0 +1,109 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "raftfl/gossip/exchange.hpp"
+#include "raftfl/gossip/round_report.hpp"
+#include "raftfl/node/config.hpp"
+#include "raftfl/node/raft_node.hpp"
+#include "raftfl/train/idx_reader.hpp"
+#include "raftfl/train/models.hpp"
+#include "raftfl/train/training_pool.hpp"
+
+namespace raftfl::node {
+
+struct WorkerStatus {
+  std::uint64_t round = 0;  // the round in progress, or the last one when done
+  std::uint64_t rounds_done = 0;
+  std::uint64_t train_samples = 0;  // the size of this worker's shard
+  double last_loss = 0.0;
+  double last_accuracy = -1.0;
+  double final_accuracy = -1.0;
+  std::uint64_t peer_timeouts = 0;
+  std::uint64_t exchange_errors = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  bool done = false;
+  bool failed = false;
+};
+
+// The worker role (DESIGN.md, "A round", step 2): for each round the control log plans,
+// local SGD on the training pool, then the exchange with the round's peer over the node's
+// transport, averaging, and a report to the coordinator.
+class Worker {
+ public:
+  // Loads the dataset and this worker's shard; throws train::DatasetError (names the file
+  // or the package) or std::invalid_argument for an impossible partition.
+  Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void stop();
+
+  // From the node: a control entry was applied (a Topology may have arrived).
+  void control_applied();
+  // From the node: a model chunk from `from`.
+  void receive_chunk(net::NodeId from, capnp::MessageReader& reader);
+  // Where reports go when this node is the leader itself.
+  void on_local_report(std::function<void(const gossip::RoundReport&)> sink) { local_report_ = std::move(sink); }
+
+  WorkerStatus status() const { return status_; }
+
+ private:
+  struct Inbox {
+    gossip::IncomingModel model;
+    std::chrono::steady_clock::time_point first_chunk;
+    std::chrono::steady_clock::time_point last_chunk;
+    std::size_t chunks = 0;
+    bool failed = false;
+  };
+
+  asio::awaitable<void> run();
+  asio::awaitable<const control::Topology*> wait_topology(control::Round& round);
+  // Runs `job` on the training pool; resumes on the reactor with its result.
+  template <typename Job>
+  asio::awaitable<std::invoke_result_t<Job&>> on_pool(Job job);
+  void send_report(const gossip::RoundReport& report);
+  // The model and the round it completed, written atomically (temporary file, fsync,
+  // rename) so that a crash leaves the previous checkpoint or the new one, never half.
+  void save_checkpoint(std::uint64_t round) const;
+  // The round of the checkpoint loaded into the model, 0 when there is none.
+  std::uint64_t load_checkpoint();
+  bool checkpoints() const { return config_.training.checkpoint_every > 0 && !config_.data_dir.empty(); }
+  void wake() { wake_.cancel(); }
+
+  asio::io_context& io_;
+  RaftNode& node_;
+  NodeConfig config_;
+  gossip::ExchangeSpec spec_;
+  train::ImageSet train_set_;
+  train::ImageSet test_set_;
+  std::vector<std::uint32_t> shard_;
+  train::Model model_;
+  gossip::ModelExchanger exchanger_;
+  gossip::ModelExchanger consensus_exchanger_;  // dense, for the consensus rounds
+  std::map<std::pair<std::uint64_t, net::NodeId>, Inbox> inbox_;
+  std::map<net::NodeId, double> bandwidth_;  // smoothed bytes per second, per peer
+  std::uint64_t current_round_ = 0;
+  std::uint64_t resume_after_ = 0;  // the checkpoint's round
+  asio::steady_timer wake_;
+  bool stopping_ = false;
+  WorkerStatus status_;
+  std::function<void(const gossip::RoundReport&)> local_report_;
+  // Declared last, so destroyed first: its threads finish their job before the model and
+  // data they use go away.
+  std::unique_ptr<train::TrainingPool> pool_;
+};
+
+}  // namespace raftfl::node

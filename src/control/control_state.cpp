@@ -1,0 +1,270 @@
+#include "raftfl/control/control_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <set>
+
+namespace raftfl::control {
+namespace {
+
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
+
+// The splitmix64 finalizer, written out here rather than borrowed from gossip: control
+// must not depend on the layers above it, and the seed of a round is part of the
+// replicated contract, so it must never change with another layer's refactoring.
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+bool is_member(const ControlData& data, NodeId id) { return data.members.count(id) != 0; }
+
+// A plan that names a non-member or uses a node twice would make workers disagree about
+// who exchanges with whom, so it is refused as a whole.
+bool topology_valid(const ControlData& data, const Topology& t) {
+  std::set<NodeId> seen;
+  const auto use = [&](NodeId id) { return is_member(data, id) && seen.insert(id).second; };
+  for (const auto& [a, b] : t.matching.pairs) {
+    if (!use(a) || !use(b)) return false;
+  }
+  for (NodeId id : t.matching.idle) {
+    if (!use(id)) return false;
+  }
+  return true;
+}
+
+class Applier {
+ public:
+  explicit Applier(ControlData& data) : data_(data) {}
+
+  ApplyResult operator()(const NoOp&) const { return ApplyResult::kApplied; }
+
+  ApplyResult operator()(const CoordinatorChange& c) const {
+    if (c.leader == 0) return ApplyResult::kRejected;
+    const Coordinator& current = data_.coordinator;
+    if (c.term < current.term) return ApplyResult::kRejected;
+    // Raft elects at most one leader per term: a second claimant for the same term can only
+    // come from a bug, and letting it win would hand the round sequence to two proposers.
+    if (c.term == current.term && current.leader != 0 && c.leader != current.leader) {
+      return ApplyResult::kRejected;
+    }
+    data_.coordinator = Coordinator{c.leader, c.term, std::max(c.first_round, data_.last_round + 1)};
+    return ApplyResult::kApplied;
+  }
+
+  ApplyResult operator()(const Topology& t) const {
+    if (data_.coordinator.leader == 0 || t.coordinator_term != data_.coordinator.term) {
+      return ApplyResult::kRejected;
+    }
+    if (t.round != data_.last_round + 1) return ApplyResult::kRejected;
+    if (!topology_valid(data_, t)) return ApplyResult::kRejected;
+    data_.last_round = t.round;
+    data_.topologies[t.round] = t;
+    while (data_.topologies.size() > kTopologiesKept) data_.topologies.erase(data_.topologies.begin());
+    return ApplyResult::kApplied;
+  }
+
+  ApplyResult operator()(const BandwidthUpdate& u) const {
+    bool stored = false;
+    for (const BandwidthCell& cell : u.cells) {
+      // A negative value means "never measured" to readers of bandwidth(), so it (and a
+      // NaN or infinity) cannot be stored as a measurement.
+      if (cell.from == cell.to || !is_member(data_, cell.from) || !is_member(data_, cell.to) ||
+          !std::isfinite(cell.bytes_per_second) || cell.bytes_per_second < 0.0) {
+        continue;
+      }
+      data_.bandwidth[{cell.from, cell.to}] = cell.bytes_per_second;
+      stored = true;
+    }
+    return stored ? ApplyResult::kApplied : ApplyResult::kRejected;
+  }
+
+  ApplyResult operator()(const MembershipChange& m) const {
+    const NodeId id = m.member.id;
+    if (id == 0) return ApplyResult::kRejected;
+    switch (m.op) {
+      case MembershipChange::Op::kAdd: {
+        auto [it, inserted] = data_.members.try_emplace(id, m.member);
+        if (!inserted) {
+          // There is no demotion command: re-adding a voter must not quietly make it a
+          // learner again.
+          it->second.endpoint = m.member.endpoint;
+          it->second.capabilities = m.member.capabilities;
+          it->second.voter = it->second.voter || m.member.voter;
+        }
+        return ApplyResult::kApplied;
+      }
+      case MembershipChange::Op::kPromote: {
+        auto it = data_.members.find(id);
+        if (it == data_.members.end()) return ApplyResult::kRejected;
+        it->second.voter = true;
+        return ApplyResult::kApplied;
+      }
+      case MembershipChange::Op::kRemove: {
+        if (data_.members.erase(id) == 0) return ApplyResult::kRejected;
+        std::erase_if(data_.bandwidth, [id](const auto& cell) {
+          return cell.first.first == id || cell.first.second == id;
+        });
+        return ApplyResult::kApplied;
+      }
+    }
+    return ApplyResult::kRejected;
+  }
+
+ private:
+  ControlData& data_;
+};
+
+// W averaged over the window: each matching contributes 1/2 on its pairs' four entries and
+// 1 on the diagonal of every other participant. Pairs naming a node that no longer
+// participates are left out (that node's partner keeps its own model in this view).
+Eigen::MatrixXd window_mixing_matrix(const std::vector<NodeId>& nodes, const Matching& current,
+                                     const std::deque<Matching>& history) {
+  const auto n = static_cast<Eigen::Index>(nodes.size());
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(n, n);
+  const auto index_of = [&](NodeId id) -> Eigen::Index {
+    auto it = std::lower_bound(nodes.begin(), nodes.end(), id);
+    if (it == nodes.end() || *it != id) return -1;
+    return static_cast<Eigen::Index>(std::distance(nodes.begin(), it));
+  };
+  const auto add = [&](const Matching& m) {
+    std::vector<bool> paired(nodes.size(), false);
+    for (const auto& [x, y] : m.pairs) {
+      const Eigen::Index a = index_of(x);
+      const Eigen::Index b = index_of(y);
+      if (a < 0 || b < 0 || a == b || paired[static_cast<std::size_t>(a)] || paired[static_cast<std::size_t>(b)]) {
+        continue;
+      }
+      paired[static_cast<std::size_t>(a)] = paired[static_cast<std::size_t>(b)] = true;
+      sum(a, a) += 0.5;
+      sum(b, b) += 0.5;
+      sum(a, b) += 0.5;
+      sum(b, a) += 0.5;
+    }
+    for (Eigen::Index i = 0; i < n; ++i) {
+      if (!paired[static_cast<std::size_t>(i)]) sum(i, i) += 1.0;
+    }
+  };
+  add(current);
+  for (const Matching& m : history) add(m);
+  return sum / static_cast<double>(history.size() + 1);
+}
+
+}  // namespace
+
+NodeId Topology::peer_of(NodeId id) const {
+  for (const auto& [a, b] : matching.pairs) {
+    if (a == id) return b;
+    if (b == id) return a;
+  }
+  return 0;
+}
+
+ApplyResult ControlState::apply(const Command& command) { return std::visit(Applier(data_), command); }
+
+const Topology* ControlState::topology(Round round) const {
+  auto it = data_.topologies.find(round);
+  return it == data_.topologies.end() ? nullptr : &it->second;
+}
+
+std::vector<NodeId> ControlState::workers() const {
+  std::vector<NodeId> out;
+  for (const auto& [id, member] : data_.members) {
+    if (member.worker()) out.push_back(id);
+  }
+  return out;
+}
+
+std::deque<Matching> ControlState::recent_matchings(std::size_t rounds) const {
+  std::deque<Matching> out;
+  for (auto it = data_.topologies.rbegin(); it != data_.topologies.rend() && out.size() < rounds; ++it) {
+    out.push_front(it->second.matching);
+  }
+  return out;
+}
+
+double ControlState::bandwidth(NodeId from, NodeId to) const {
+  auto it = data_.bandwidth.find({from, to});
+  return it == data_.bandwidth.end() ? -1.0 : it->second;
+}
+
+Eigen::MatrixXd ControlState::bandwidth_matrix(const std::vector<NodeId>& nodes, double unmeasured) const {
+  const auto n = static_cast<Eigen::Index>(nodes.size());
+  // One lookup per ordered pair would be n^2 searches of a map of up to n^2 cells, about
+  // 250 ms at 1,000 nodes; walking each participant's row of the (from, to)-ordered map
+  // once is what keeps planning within its budget.
+  std::vector<std::pair<NodeId, Eigen::Index>> order(nodes.size());
+  for (Eigen::Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = {nodes[static_cast<std::size_t>(i)], i};
+  std::sort(order.begin(), order.end());
+  // measured(j, i) is the cell i -> j: column-major, so each row of the map fills a column.
+  Eigen::MatrixXd measured = Eigen::MatrixXd::Constant(n, n, -1.0);
+  for (const auto& [from, i] : order) {
+    // Both the map's row and `order` ascend by id: one merge walk, no searches.
+    auto to = order.begin();
+    for (auto it = data_.bandwidth.lower_bound({from, 0}); it != data_.bandwidth.end() && it->first.first == from;
+         ++it) {
+      while (to != order.end() && to->first < it->first.second) ++to;
+      if (to == order.end()) break;
+      if (to->first == it->first.second) measured(to->second, i) = it->second;
+    }
+  }
+  Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n, n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (Eigen::Index j = i + 1; j < n; ++j) {
+      const double there = measured(j, i);
+      const double back = measured(i, j);
+      double value = unmeasured;
+      if (there >= 0.0 && back >= 0.0) {
+        value = std::min(there, back);
+      } else if (there >= 0.0) {
+        value = there;
+      } else if (back >= 0.0) {
+        value = back;
+      }
+      m(i, j) = m(j, i) = value;
+    }
+  }
+  return m;
+}
+
+std::uint64_t round_mask_seed(std::uint64_t cluster_seed, Round round) {
+  return mix64((cluster_seed ^ (round * kGolden)) + kGolden);
+}
+
+Topology plan_round(const ControlState& state, const std::vector<NodeId>& participants,
+                    const MatcherOptions& options, Round round, std::uint64_t coordinator_term,
+                    std::uint64_t cluster_seed, double unmeasured_bandwidth) {
+  Topology t;
+  t.round = round;
+  t.coordinator_term = coordinator_term;
+  t.mask_seed = round_mask_seed(cluster_seed, round);
+  const std::deque<Matching> history =
+      state.recent_matchings(static_cast<std::size_t>(std::max(options.history_rounds, 0)));
+  // The matcher draws from the same seed as the mask: both are pure functions of
+  // (cluster seed, round), so a new coordinator re-plans a round exactly as the old one.
+  t.matching = match_round(participants, state.bandwidth_matrix(participants, unmeasured_bandwidth), history,
+                           options, t.mask_seed);
+  t.spectral_gap = participants.size() <= kSpectralGapMaxParticipants
+                       ? spectral_gap(window_mixing_matrix(participants, t.matching, history))
+                       : -1.0;
+  return t;
+}
+
+std::vector<BandwidthCell> bandwidth_delta(const ControlState& state, const std::vector<BandwidthCell>& measured,
+                                           double relative_threshold) {
+  std::vector<BandwidthCell> out;
+  for (const BandwidthCell& cell : measured) {
+    // Cells that apply() would skip would only cost log space.
+    if (cell.from == cell.to || state.members().count(cell.from) == 0 || state.members().count(cell.to) == 0 ||
+        !std::isfinite(cell.bytes_per_second) || cell.bytes_per_second < 0.0) {
+      continue;
+    }
+    const double old = state.bandwidth(cell.from, cell.to);
+    if (old < 0.0 || std::abs(cell.bytes_per_second - old) > relative_threshold * old) out.push_back(cell);
+  }
+  return out;
+}
+
+}  // namespace raftfl::control

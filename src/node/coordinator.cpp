@@ -1,0 +1,213 @@
+#include "raftfl/node/coordinator.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "raftfl/common/log.hpp"
+
+namespace raftfl::node {
+namespace {
+
+using NodeId = raft::NodeId;
+constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+// Links never measured count as fast, so that the matcher tries them and they get measured.
+constexpr double kUnmeasuredBandwidth = 1e12;
+// Round summaries kept for `raftfl status`.
+constexpr std::size_t kRoundsKept = 256;
+
+}  // namespace
+
+Coordinator::Coordinator(asio::io_context& io, RaftNode& node, const NodeConfig& config)
+    : io_(io), node_(node), config_(config), wake_(io) {}
+
+void Coordinator::stop() {
+  stopping_ = true;
+  ++generation_;
+  wake_.cancel();
+}
+
+void Coordinator::leadership_changed(bool leader) {
+  ++generation_;
+  coordinating_ = false;
+  wake_.cancel();
+  if (!leader || stopping_) return;
+  asio::co_spawn(io_, run(generation_, node_.term()), [](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log::line(log::Level::kError, "coordinator", std::string("stopped: ") + e.what());
+    }
+  });
+}
+
+bool Coordinator::active(std::uint64_t generation, raft::Term term) const {
+  return !stopping_ && generation == generation_ && node_.is_leader() && node_.term() == term;
+}
+
+asio::awaitable<void> Coordinator::sleep(std::chrono::milliseconds d) {
+  wake_.expires_after(d);
+  co_await wake_.async_wait(kAwait);
+}
+
+// Commands are named locals, never temporaries inside a co_await expression: GCC 12
+// destroys such a temporary twice (a known coroutine bug; it aborted in free()).
+asio::awaitable<void> Coordinator::run(std::uint64_t generation, raft::Term term) {
+  const NodeId self = config_.id;
+  const auto& control = node_.control();
+  const auto leader_since = Clock::now();
+
+  // Claim the role. Applying raises first_round past every committed round, so rounds go
+  // on from where the previous coordinator stopped.
+  while (active(generation, term)) {
+    if (control.coordinator().leader == self && control.coordinator().term == term) break;
+    const control::Command claim = control::CoordinatorChange{self, term, control.last_round() + 1};
+    auto outcome = co_await node_.propose_control(claim);
+    if (!outcome.ok) co_await sleep(std::chrono::milliseconds(50));
+  }
+  if (!active(generation, term)) co_return;
+  coordinating_ = true;
+  log::line(log::Level::kInfo, "coordinator",
+            "node " + std::to_string(self) + " coordinates from round " +
+                std::to_string(control.coordinator().first_round) + " (term " + std::to_string(term) + ")");
+
+  // The configured nodes are the initial members; each trains when training is enabled.
+  std::vector<std::pair<NodeId, std::string>> configured{{self, config_.listen.to_string()}};
+  for (const auto& p : config_.peers) configured.emplace_back(p.id, p.address.to_string());
+  for (const auto& [id, endpoint] : configured) {
+    if (!active(generation, term)) co_return;
+    if (control.members().contains(id)) continue;
+    const control::Member member{id, endpoint, true, config_.training.enabled ? control::kCapabilityTrains : 0};
+    const control::Command add = control::MembershipChange{control::MembershipChange::Op::kAdd, member};
+    co_await node_.propose_control(add);
+  }
+
+  control::MatcherOptions matcher;
+  matcher.bandwidth_threshold = config_.coordinator.bandwidth_threshold;
+  matcher.history_rounds = config_.coordinator.history_rounds;
+  next_bandwidth_ = Clock::now() + config_.coordinator.bandwidth_interval;
+
+  while (active(generation, term)) {
+    const auto workers = control.workers();
+    std::vector<NodeId> participants;
+    for (auto id : workers)
+      if (id == self || node_.connected(id)) participants.push_back(id);
+    // Round 1 waits (a little) for every worker to connect, so that nobody sits out the
+    // first rounds only because its connection was a moment late.
+    const bool starting = control.last_round() == 0 && participants.size() < workers.size() &&
+                          Clock::now() < leader_since + config_.coordinator.start_grace;
+    const auto base = std::max<std::uint64_t>(progress_, control.coordinator().first_round - 1);
+    const auto target = std::min<std::uint64_t>(config_.training.rounds, base + config_.coordinator.rounds_ahead);
+    if (!workers.empty() && !starting && control.last_round() < target) {
+      const auto round = control.last_round() + 1;
+      const control::Command topology = control::plan_round(control, participants, matcher, round, term,
+                                                            config_.cluster_id, kUnmeasuredBandwidth);
+      auto outcome = co_await node_.propose_control(topology);
+      if (!outcome.ok) co_await sleep(std::chrono::milliseconds(50));
+      continue;
+    }
+    if (Clock::now() >= next_bandwidth_) {
+      next_bandwidth_ = Clock::now() + config_.coordinator.bandwidth_interval;
+      std::vector<control::BandwidthCell> cells;
+      for (const auto& [link, bps] : measured_) cells.push_back({link.first, link.second, bps});
+      auto delta = control::bandwidth_delta(control, cells, config_.coordinator.bandwidth_change);
+      if (!delta.empty()) {
+        const control::Command update = control::BandwidthUpdate{std::move(delta)};
+        co_await node_.propose_control(update);
+        continue;
+      }
+    }
+    co_await sleep(std::chrono::milliseconds(starting ? 20 : 200));
+  }
+  coordinating_ = false;
+}
+
+void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
+  if (r.final) {
+    if (finals_.emplace(from, r.accuracy).second)
+      log::line(log::Level::kInfo, "coordinator",
+                "node " + std::to_string(from) + " finished: test accuracy " + std::to_string(r.accuracy * 100) + "%");
+    return;
+  }
+  progress_ = std::max(progress_, r.round);
+  for (const auto& b : r.bandwidth) measured_[{from, b.peer}] = b.bytes_per_second;
+  if (r.round + kRoundsKept < progress_) return;
+  auto [it, fresh] = rounds_.try_emplace(r.round);
+  RoundSummary& s = it->second;
+  if (fresh) {
+    s.round = r.round;
+    if (const auto* t = node_.control().topology(r.round)) {
+      s.expected = t->matching.pairs.size() * 2 + t->matching.idle.size();
+      s.spectral_gap = t->spectral_gap;
+    }
+  }
+  ++s.reports;
+  s.loss_sum += r.train_loss;
+  if (r.accuracy >= 0) {
+    s.accuracy_sum += r.accuracy;
+    ++s.accuracy_reports;
+  }
+  s.bytes_sent += r.bytes_sent;
+  s.max_round_micros = std::max(s.max_round_micros, r.round_micros);
+  s.max_exchange_micros = std::max(s.max_exchange_micros, r.exchange_micros);
+  if (r.peer_timed_out) ++s.timeouts;
+  if (s.expected != 0 && s.reports >= s.expected) log_round(s);
+  // A round some worker never reported (it died) is logged once two later rounds are.
+  for (auto& [round, older] : rounds_)
+    if (round + 2 <= r.round && !older.logged) log_round(older);
+  while (rounds_.size() > kRoundsKept) rounds_.erase(rounds_.begin());
+  wake_.cancel();
+}
+
+void Coordinator::log_round(RoundSummary& s) {
+  if (s.logged) return;
+  s.logged = true;
+  char line[256];
+  std::snprintf(line, sizeof(line), "round %llu: %zu/%zu reports, mean loss %.4f, %s, %llu bytes, %.2f s%s",
+                static_cast<unsigned long long>(s.round), s.reports, s.expected,
+                s.reports ? s.loss_sum / static_cast<double>(s.reports) : 0.0,
+                s.accuracy_reports ? ("accuracy " + std::to_string(s.accuracy_sum * 100 / static_cast<double>(s.accuracy_reports)) + "%").c_str()
+                                   : "not evaluated",
+                static_cast<unsigned long long>(s.bytes_sent), static_cast<double>(s.max_round_micros) / 1e6,
+                s.timeouts ? ", peer timeouts" : "");
+  log::line(log::Level::kInfo, "coordinator", line);
+}
+
+void Coordinator::write_status(JsonWriter& w) const {
+  const auto& control = node_.control();
+  w.begin_object();
+  w.field("coordinating", coordinating_);
+  w.field("coordinator", control.coordinator().leader).field("coordinator_term", control.coordinator().term);
+  w.field("first_round", control.coordinator().first_round).field("last_round", control.last_round());
+  w.field("rounds_total", config_.training.rounds).field("progress", progress_);
+  w.key("rounds").begin_array();
+  for (const auto& [round, s] : rounds_) {
+    w.begin_object();
+    w.field("round", round).field("reports", static_cast<std::uint64_t>(s.reports));
+    w.field("expected", static_cast<std::uint64_t>(s.expected));
+    w.field("mean_loss", s.reports ? s.loss_sum / static_cast<double>(s.reports) : 0.0);
+    w.field("mean_accuracy", s.accuracy_reports ? s.accuracy_sum / static_cast<double>(s.accuracy_reports) : -1.0);
+    w.field("bytes_sent", s.bytes_sent);
+    w.field("round_seconds", static_cast<double>(s.max_round_micros) / 1e6);
+    w.field("exchange_seconds", static_cast<double>(s.max_exchange_micros) / 1e6);
+    w.field("timeouts", static_cast<std::uint64_t>(s.timeouts));
+    w.field("spectral_gap", s.spectral_gap);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("finals").begin_array();
+  for (const auto& [id, accuracy] : finals_) {
+    w.begin_object().field("id", id).field("accuracy", accuracy).end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+}  // namespace raftfl::node

@@ -1,0 +1,442 @@
+#include "raftfl/node/worker.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <set>
+
+#include "raftfl/common/log.hpp"
+#include "raftfl/train/partition.hpp"
+#include "raftfl/wire/gossip_codec.hpp"
+
+namespace raftfl::node {
+namespace {
+
+constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t micros_since(Clock::time_point t) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
+}
+
+gossip::ExchangeSpec spec_of(const GossipConfig& g) {
+  gossip::ExchangeSpec spec;
+  spec.sparsifier = *gossip::parse_sparsifier(g.sparsifier);  // the config parser allows known names only
+  spec.density = g.density;
+  spec.encoding = g.encoding == "bf16" ? gossip::Encoding::kBf16 : gossip::Encoding::kFp32;
+  return spec;
+}
+
+train::ModelKind model_kind(const std::string& name) {
+  return name == "mlp" ? train::ModelKind::kMlp : train::ModelKind::kCnn;
+}
+
+train::ImageSet first_images(train::ImageSet set, std::size_t count) {
+  if (count == 0 || count >= set.count) return set;
+  set.count = count;
+  set.pixels.resize(count * set.rows * set.cols);
+  set.labels.resize(count);
+  return set;
+}
+
+// This worker's place among the configured nodes: every node computes the same partition
+// from the same seed and takes its own part, without talking to the others.
+std::size_t shard_position(const NodeConfig& c) {
+  std::vector<raft::NodeId> ids{c.id};
+  for (const auto& p : c.peers) ids.push_back(p.id);
+  std::sort(ids.begin(), ids.end());
+  return static_cast<std::size_t>(std::find(ids.begin(), ids.end(), c.id) - ids.begin());
+}
+
+// Chunks of the model so that a transfer spans several frames: the receiver times the
+// span between the first and the last, which measures the link rather than the peer's
+// training time.
+constexpr std::size_t kMinChunksForTiming = 4;
+
+// How far ahead of our round a peer's model is kept (a faster peer is at most a round or
+// two ahead: it waits for us at each exchange).
+constexpr std::uint64_t kInboxRoundsAhead = 8;
+
+// A connection down this long means the peer is gone for this round; shorter outages are
+// reconnects.
+constexpr auto kUnreachableAfter = std::chrono::milliseconds(300);
+constexpr auto kReachabilityPoll = std::chrono::milliseconds(100);
+
+}  // namespace
+
+Worker::Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config)
+    : io_(io),
+      node_(node),
+      config_(config),
+      spec_(spec_of(config.gossip)),
+      train_set_(first_images(train::load_fashion_mnist(config.training.dataset_dir, train::Split::kTrain),
+                              config.training.train_subset)),
+      test_set_(train::load_fashion_mnist(config.training.dataset_dir, train::Split::kTest)),
+      model_(model_kind(config.training.model), config.training.model_seed),
+      exchanger_(spec_, model_.parameter_count()),
+      consensus_exchanger_({gossip::Sparsifier::kDense, 1.0, spec_.encoding}, model_.parameter_count()),
+      wake_(io) {
+  const auto& t = config_.training;
+  const std::size_t nodes = config_.peers.size() + 1;
+  auto shards = t.partition == "iid"
+                    ? train::partition_iid(train_set_.count, nodes, t.partition_seed)
+                    : train::partition_dirichlet(train_set_.labels, nodes, t.dirichlet_alpha, t.partition_seed,
+                                                 t.min_samples_per_node);
+  shard_ = std::move(shards[shard_position(config_)]);
+  status_.train_samples = shard_.size();
+  train::set_threads(t.threads);
+  pool_ = std::make_unique<train::TrainingPool>(1, "train");
+  wake_.expires_at(Clock::time_point::max());
+  if (checkpoints()) resume_after_ = load_checkpoint();
+  status_.rounds_done = resume_after_;
+}
+
+Worker::~Worker() { pool_.reset(); }
+
+namespace {
+
+constexpr std::string_view kCheckpointTag{"RFLCKPT1", 8};
+
+std::filesystem::path checkpoint_path(const NodeConfig& c) { return c.data_dir / "model.ckpt"; }
+
+}  // namespace
+
+void Worker::save_checkpoint(std::uint64_t round) const {
+  const auto params = model_.parameters();
+  const std::uint64_t header[3] = {round, params.size(), XXH3_64bits(params.data(), params.size_bytes())};
+  const auto path = checkpoint_path(config_);
+  const auto temporary = path.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "checkpoint " + temporary);
+  auto write_all = [&](const void* data, std::size_t size) {
+    const auto* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const auto n = ::write(fd, p, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int error = errno;
+        ::close(fd);
+        throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  };
+  write_all(kCheckpointTag.data(), kCheckpointTag.size());
+  write_all(header, sizeof(header));
+  write_all(params.data(), params.size_bytes());
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
+  }
+  ::close(fd);
+  std::filesystem::rename(temporary, path);
+}
+
+std::uint64_t Worker::load_checkpoint() {
+  const auto path = checkpoint_path(config_);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return 0;
+  char tag[8];
+  std::uint64_t header[3];
+  auto params = model_.parameters();
+  std::vector<float> values(params.size());
+  in.read(tag, sizeof(tag));
+  in.read(reinterpret_cast<char*>(header), sizeof(header));
+  if (!in || std::string_view(tag, sizeof(tag)) != kCheckpointTag || header[1] != params.size()) {
+    log::line(log::Level::kWarn, "worker", path.string() + ": not a checkpoint of this model; starting afresh");
+    return 0;
+  }
+  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
+  if (!in || XXH3_64bits(values.data(), values.size() * sizeof(float)) != header[2]) {
+    log::line(log::Level::kWarn, "worker", path.string() + ": damaged checkpoint; starting afresh");
+    return 0;
+  }
+  std::copy(values.begin(), values.end(), params.begin());
+  log::line(log::Level::kInfo, "worker", "resumed from the checkpoint of round " + std::to_string(header[0]));
+  return header[0];
+}
+
+void Worker::start() {
+  asio::co_spawn(io_, run(), [this](std::exception_ptr error) {
+    if (!error) return;
+    status_.failed = true;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log::line(log::Level::kError, "worker", std::string("stopped: ") + e.what());
+    }
+  });
+}
+
+void Worker::stop() {
+  stopping_ = true;
+  wake();
+}
+
+void Worker::control_applied() { wake(); }
+
+template <typename Job>
+asio::awaitable<std::invoke_result_t<Job&>> Worker::on_pool(Job job) {
+  using Result = std::invoke_result_t<Job&>;
+  std::optional<Result> result;
+  std::exception_ptr error;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [&](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto home = io_.get_executor();
+        pool_->submit([&job, &result, &error, shared, home] {
+          try {
+            result.emplace(job());
+          } catch (...) {
+            error = std::current_exception();
+          }
+          asio::post(home, [shared] { (*shared)(); });
+        });
+      },
+      asio::use_awaitable);
+  if (error) std::rethrow_exception(error);
+  co_return std::move(*result);
+}
+
+void Worker::receive_chunk(net::NodeId from, capnp::MessageReader& reader) {
+  auto chunk = wire::decode_gossip_chunk(reader);
+  const auto round = chunk.header.round;
+  // Bounded: a chunk for a round long past, or implausibly far ahead, is dropped.
+  if (round < current_round_ || round > current_round_ + kInboxRoundsAhead) return;
+  auto& inbox = inbox_[{round, from}];
+  if (inbox.failed) return;
+  const auto now = Clock::now();
+  if (inbox.chunks == 0) inbox.first_chunk = now;
+  inbox.last_chunk = now;
+  ++inbox.chunks;
+  try {
+    const bool consensus = round + config_.training.consensus_rounds > config_.training.rounds;
+    inbox.model.add(chunk.header, chunk.values, chunk.indices, round,
+                    consensus ? consensus_exchanger_.spec() : spec_, model_.parameter_count());
+  } catch (const gossip::ExchangeError& e) {
+    inbox.failed = true;
+    ++status_.exchange_errors;
+    log::line(log::Level::kWarn, "worker", "model from node " + std::to_string(from) + " refused: " + e.what());
+  }
+  if (round == current_round_) wake();
+}
+
+asio::awaitable<const control::Topology*> Worker::wait_topology(control::Round& round) {
+  for (;;) {
+    if (stopping_) co_return nullptr;
+    const auto& control = node_.control();
+    if (const auto* topology = control.topology(round)) co_return topology;
+    // Far behind the others (restarted, or stalled): join where they are instead of
+    // replaying rounds whose peers have moved on.
+    const auto ahead = config_.coordinator.rounds_ahead + 4;
+    if (control.last_round() > round + ahead) {
+      const auto next = control.last_round() - config_.coordinator.rounds_ahead;
+      log::line(log::Level::kWarn, "worker",
+                "behind: skipping from round " + std::to_string(round) + " to " + std::to_string(next));
+      round = next;
+      continue;
+    }
+    wake_.expires_at(Clock::time_point::max());
+    co_await wake_.async_wait(kAwait);
+  }
+}
+
+void Worker::send_report(const gossip::RoundReport& report) {
+  const auto leader = node_.leader();
+  if (leader == config_.id) {
+    if (local_report_) local_report_(report);
+  } else if (leader != raft::kNoNode) {
+    // Lost when the leader is changing: the metrics miss a line, nothing else depends on it.
+    node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, report));
+  }
+}
+
+asio::awaitable<void> Worker::run() {
+  const auto& t = config_.training;
+  control::Round round = resume_after_ + 1;
+  while (!stopping_ && round <= t.rounds) {
+    const control::Topology* topology = co_await wait_topology(round);
+    if (topology == nullptr) break;
+    if (round > t.rounds) break;
+    current_round_ = round;
+    status_.round = round;
+    for (auto it = inbox_.begin(); it != inbox_.end() && it->first.first < round;) it = inbox_.erase(it);
+    const auto peer = topology->peer_of(config_.id);
+    const auto mask_seed = topology->mask_seed;
+    const auto round_start = Clock::now();
+
+    gossip::RoundReport report;
+    report.round = round;
+    report.peer = peer;
+    report.train_samples = shard_.size();
+    const std::uint64_t step_seed = t.partition_seed * 0x9E3779B97F4A7C15ULL + config_.id * 1000003ULL + round;
+    const bool consensus = round + t.consensus_rounds > t.rounds;
+    auto& exchanger = consensus ? consensus_exchanger_ : exchanger_;
+    if (consensus) {
+      report.train_loss = status_.last_loss;  // no steps: the loss of the last training round
+    } else {
+      report.train_loss = co_await on_pool([&] {
+        return static_cast<double>(model_.train_steps(train_set_, shard_, t.local_steps, t.batch_size,
+                                                      t.learning_rate, t.momentum, t.weight_decay, step_seed));
+      });
+    }
+    report.train_micros = micros_since(round_start);
+    if (stopping_) break;
+
+    // Pairwise gossip exchanges with the round's peer; the all-reduce reference with every
+    // other participant of the round.
+    std::vector<net::NodeId> peers;
+    if (config_.gossip.all_reduce) {
+      for (const auto& [a, b] : topology->matching.pairs) {
+        if (a != config_.id) peers.push_back(a);
+        if (b != config_.id) peers.push_back(b);
+      }
+      for (auto id : topology->matching.idle)
+        if (id != config_.id) peers.push_back(id);
+      std::sort(peers.begin(), peers.end());
+    } else if (peer != 0) {
+      peers.push_back(peer);
+    }
+    if (!peers.empty()) {
+      const auto exchange_start = Clock::now();
+      auto outgoing = co_await on_pool([&] {
+        return std::make_shared<const gossip::OutgoingModel>(exchanger.prepare(model_.parameters(), round, mask_seed));
+      });
+      const std::size_t width = gossip::bytes_per_value(spec_.encoding);
+      const std::size_t chunk_values = std::max<std::size_t>(
+          1, std::min(config_.gossip.chunk_bytes / width, (outgoing->value_count() + kMinChunksForTiming - 1) /
+                                                              kMinChunksForTiming));
+      for (const auto to : peers) {
+        for (const auto& [first, count] : outgoing->chunks(chunk_values)) {
+          if (!node_.send_message(to, wire::encode_gossip_chunk(config_.cluster_id, config_.id, to, outgoing, first,
+                                                                count)))
+            break;  // refused (queue full, peer gone): the peer will time out as we might
+          report.bytes_sent += count * width + (outgoing->indices_travel() ? count * sizeof(std::uint32_t) : 0);
+        }
+      }
+      const auto deadline = exchange_start + config_.gossip.exchange_timeout;
+      // A peer whose connection is down for a while is gone (killed, partitioned): waiting
+      // out the deadline would only make this worker late for its next peer, and that one
+      // late for the next.
+      std::map<net::NodeId, Clock::time_point> unreachable_since;
+      std::set<net::NodeId> unreachable;
+      for (;;) {
+        if (stopping_) break;
+        const auto now = Clock::now();
+        bool waiting = false;
+        for (const auto from : peers) {
+          if (unreachable.contains(from)) continue;
+          auto it = inbox_.find({round, from});
+          if (it != inbox_.end() && (it->second.failed || it->second.model.complete())) continue;
+          if (node_.connected(from)) {
+            unreachable_since.erase(from);
+          } else if (auto [since, fresh] = unreachable_since.try_emplace(from, now);
+                     !fresh && now - since->second >= kUnreachableAfter) {
+            unreachable.insert(from);
+            continue;
+          }
+          waiting = true;
+        }
+        if (!waiting || now >= deadline) break;
+        wake_.expires_at(std::min(deadline, now + kReachabilityPoll));
+        co_await wake_.async_wait(kAwait);
+      }
+      if (stopping_) break;
+      std::vector<const gossip::IncomingModel*> received;
+      for (const auto from : peers) {
+        auto it = inbox_.find({round, from});
+        if (it != inbox_.end() && !it->second.failed && it->second.model.complete()) {
+          Inbox& in = it->second;
+          received.push_back(&in.model);
+          report.bytes_received += in.model.bytes_received();
+          // Bytes after the first chunk over the time they took to arrive (the first
+          // chunk's own time is hidden behind the peer's training).
+          const auto span = std::chrono::duration<double>(in.last_chunk - in.first_chunk).count();
+          if (in.chunks >= 2 && span > 0) {
+            const double bytes = static_cast<double>(in.model.bytes_received()) *
+                                 static_cast<double>(in.chunks - 1) / static_cast<double>(in.chunks);
+            const double sample = bytes / span;
+            auto [cell, fresh] = bandwidth_.try_emplace(from, sample);
+            if (!fresh) cell->second = 0.7 * cell->second + 0.3 * sample;  // smoothed
+          }
+        } else {
+          const bool timed_out = it == inbox_.end() || !it->second.failed;
+          report.peer_timed_out = report.peer_timed_out || timed_out;
+          if (timed_out) ++status_.peer_timeouts;
+          log::line(log::Level::kWarn, "worker",
+                    "round " + std::to_string(round) + ": no model from node " + std::to_string(from) +
+                        (unreachable.contains(from) ? " (unreachable)"
+                         : timed_out                ? " before the deadline"
+                                                    : " (refused)") +
+                        "; keeping our own");
+        }
+      }
+      if (!received.empty()) {
+        co_await on_pool([&] {
+          if (config_.gossip.all_reduce) {
+            gossip::average_all(model_.parameters(), received);
+          } else {
+            exchanger.absorb(model_.parameters(), *outgoing, *received.front());
+          }
+          return 0;
+        });
+      }
+      for (const auto from : peers) inbox_.erase({round, from});
+      report.exchange_micros = micros_since(exchange_start);
+    }
+    if (t.eval_every > 0 && round % static_cast<std::uint64_t>(t.eval_every) == 0) {
+      const auto evaluation = co_await on_pool([&] { return model_.evaluate(test_set_, t.eval_samples); });
+      report.accuracy = evaluation.accuracy;
+      status_.last_accuracy = evaluation.accuracy;
+    }
+    for (const auto& [p, bps] : bandwidth_) report.bandwidth.push_back({p, bps});
+    report.round_micros = micros_since(round_start);
+    status_.last_loss = report.train_loss;
+    status_.bytes_sent += report.bytes_sent;
+    status_.bytes_received += report.bytes_received;
+    status_.rounds_done = round;
+    send_report(report);
+    if (checkpoints() && round % static_cast<std::uint64_t>(t.checkpoint_every) == 0) {
+      const auto saved = round;
+      co_await on_pool([&] {
+        save_checkpoint(saved);
+        return 0;
+      });
+    }
+    ++round;
+  }
+  if (stopping_) co_return;
+  const auto final_eval = co_await on_pool([&] { return model_.evaluate(test_set_, test_set_.count); });
+  status_.final_accuracy = final_eval.accuracy;
+  status_.done = true;
+  gossip::RoundReport final_report;
+  final_report.round = t.rounds;
+  final_report.final = true;
+  final_report.accuracy = final_eval.accuracy;
+  final_report.train_loss = final_eval.loss;
+  final_report.train_samples = shard_.size();
+  log::line(log::Level::kInfo, "worker",
+            "done after round " + std::to_string(t.rounds) + ": test accuracy " + std::to_string(final_eval.accuracy));
+  // The coordinator may be changing hands: repeat the final report until a leader has it
+  // (the coordinator counts each worker's final once).
+  while (!stopping_) {
+    send_report(final_report);
+    wake_.expires_after(std::chrono::seconds(1));
+    co_await wake_.async_wait(kAwait);
+  }
+}
+
+}  // namespace raftfl::node
