@@ -21,6 +21,15 @@ bool parse_endpoint_arg(const std::string& text, node::Endpoint& out) {
 
 std::string yes_no(const nlohmann::json& v) { return v.get<bool>() ? "yes" : "no"; }
 
+// Accuracies are fractions, negative while unknown.
+std::string percent(const nlohmann::json& v) {
+  const double x = v.get<double>();
+  if (x < 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%%", x * 100);
+  return buf;
+}
+
 }  // namespace
 
 int run_status(const std::string& endpoint_text, bool json) {
@@ -54,6 +63,21 @@ int run_status(const std::string& endpoint_text, bool json) {
                   yes_no(m.at("voter")).c_str(), m.at("match").get<unsigned long long>(),
                   m.at("next").get<unsigned long long>(), m.at("state").get<std::string>().c_str(),
                   yes_no(m.at("connected")).c_str());
+    }
+    if (s.contains("control")) {
+      const auto& c = s.at("control");
+      std::printf("control: coordinator %llu (term %llu), rounds planned up to %llu, %zu members, %llu bandwidth cells\n",
+                  c.at("coordinator").get<unsigned long long>(), c.at("coordinator_term").get<unsigned long long>(),
+                  c.at("last_round").get<unsigned long long>(), c.at("members").size(),
+                  c.at("bandwidth_cells").get<unsigned long long>());
+    }
+    if (s.contains("worker")) {
+      const auto& w = s.at("worker");
+      std::printf("worker: round %llu (%llu done), last loss %.4f, last accuracy %s, final accuracy %s, %llu peer timeouts%s\n",
+                  w.at("round").get<unsigned long long>(), w.at("rounds_done").get<unsigned long long>(),
+                  w.at("last_loss").get<double>(), percent(w.at("last_accuracy")).c_str(),
+                  percent(w.at("final_accuracy")).c_str(), w.at("peer_timeouts").get<unsigned long long>(),
+                  w.at("failed").get<bool>() ? ", FAILED" : w.at("done").get<bool>() ? ", done" : "");
     }
   } catch (const nlohmann::json::exception& e) {
     std::fprintf(stderr, "raftfl: status: unreadable reply from %s: %s\n", endpoint_text.c_str(), e.what());
