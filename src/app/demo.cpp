@@ -244,7 +244,7 @@ int run_demo(const DemoOptions& o) {
     dir.remove = false;
     std::fprintf(stderr, "raftfl: demo: %s; node logs kept in %s\n", failure.c_str(), dir.path.c_str());
   } else {
-    std::printf("\nsummary: %d rounds in %.1f s; final test accuracy %.2f%% (mean over the %d surviving workers, "
+    std::printf("\nsummary: %d rounds in %.1f s; final test accuracy %.2f%% (mean over %d workers' own models, "
                 "whole test set)\n",
                 o.rounds, seconds, final_accuracy, accuracy_count);
     std::printf("summary: leader changes %d", t.leader_changes);
