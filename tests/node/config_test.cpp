@@ -61,6 +61,19 @@ kind = "disk"
 [reactor]
 poll_budget_us = 50
 cpu = -1
+
+[training]
+enabled = true
+model = "cnn"
+rounds = 250
+local_steps = 2
+consensus_rounds = 10
+eval_every = 25
+eval_samples = 500
+
+[gossip]
+sparsifier = "random-k"
+density = 0.1
 )";
 
 // Every key set, none to its default, so that a key read into the wrong field shows.
@@ -232,6 +245,12 @@ TEST(NodeConfigTest, ParsesDocumentationExample) {
   expected.admin = {"127.0.0.1", 8001};
   expected.peers = {{2, {"127.0.0.1", 7002}}, {3, {"127.0.0.1", 7003}}};
   expected.poll_budget = 50us;
+  expected.training.enabled = true;
+  expected.training.rounds = 250;
+  expected.training.local_steps = 2;
+  expected.training.consensus_rounds = 10;
+  expected.training.eval_every = 25;
+  expected.training.eval_samples = 500;
   expect_same(c, expected);
 }
 
