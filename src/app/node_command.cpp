@@ -13,7 +13,9 @@
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
 #include "raftfl/node/coordinator.hpp"
+#if RAFTFL_TRAINING
 #include "raftfl/node/worker.hpp"
+#endif
 #include "raftfl/train/idx_reader.hpp"
 #include "raftfl/node/raft_node.hpp"
 
@@ -21,6 +23,7 @@ namespace raftfl::app {
 
 namespace {
 
+#if RAFTFL_TRAINING
 // The training roles hang off the node's callbacks: control entries wake the worker and
 // the coordinator, leadership moves the coordinator role, model chunks go to the worker
 // and reports to the coordinator.
@@ -52,6 +55,7 @@ void wire_training_roles(node::RaftNode& raft_node, node::AdminServer& admin, no
     coordinator.write_status(w);
   });
 }
+#endif
 
 }  // namespace
 
@@ -73,11 +77,26 @@ int run_node(const std::string& config_file) {
 
   std::unique_ptr<node::RaftNode> raft_node;
   std::unique_ptr<node::AdminServer> admin;
+#if RAFTFL_TRAINING
   std::unique_ptr<node::Worker> worker;
+#else
+  // A build without training (RAFTFL_TRAINING=OFF) runs the control plane only.
+  struct NoWorker {
+    void start() {}
+    void stop() {}
+  };
+  std::unique_ptr<NoWorker> worker;
+  if (config.training.enabled) {
+    std::fprintf(stderr, "raftfl: %s: training.enabled: this raftfl was built without training (RAFTFL_TRAINING=OFF)\n",
+                 name.c_str());
+    return kExitUsage;
+  }
+#endif
   std::unique_ptr<node::Coordinator> coordinator;
   try {
     raft_node = std::make_unique<node::RaftNode>(io, config);
     admin = std::make_unique<node::AdminServer>(io, *raft_node, config.admin);
+#if RAFTFL_TRAINING
     if (config.training.enabled) {
       try {
         worker = std::make_unique<node::Worker>(io, *raft_node, config);
@@ -89,6 +108,7 @@ int run_node(const std::string& config_file) {
       coordinator = std::make_unique<node::Coordinator>(io, *raft_node, config);
       wire_training_roles(*raft_node, *admin, *worker, *coordinator, config.id);
     }
+#endif
     raft_node->start();
     admin->start();
     if (worker) worker->start();
