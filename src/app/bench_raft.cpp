@@ -189,10 +189,7 @@ int run_bench_raft(const BenchRaftOptions& o) {
   cluster.start_all();
   progress(o, "3 nodes started (" + o.transport + ", " + o.storage + "), working directory " + dir.path.string());
   const int rc = o.failover ? run_failover(o, cluster) : run_throughput(o, cluster);
-  for (int id = 1; id <= cluster.size(); ++id) cluster.kill(static_cast<std::uint64_t>(id), SIGTERM);
-  for (int id = 1; id <= cluster.size(); ++id) {
-    if (!cluster.wait_exit(static_cast<std::uint64_t>(id), std::chrono::seconds(5))) cluster.kill(static_cast<std::uint64_t>(id), SIGKILL);
-  }
+  cluster.stop_all(std::chrono::seconds(5));
   if (rc != kExitOk) dir.remove = false;  // keep the logs of a failed run
   if (rc != kExitOk) std::fprintf(stderr, "bench raft: node logs kept in %s\n", dir.path.c_str());
   return rc;

@@ -140,9 +140,7 @@ Outcome run_one(const BenchTtaOptions& o, const Algorithm& a, const std::filesys
     }
   }
   csv.flush();
-  for (int i = 1; i <= d.nodes; ++i) cluster.kill(static_cast<std::uint64_t>(i), SIGTERM);
-  for (int i = 1; i <= d.nodes; ++i)
-    if (!cluster.wait_exit(static_cast<std::uint64_t>(i), std::chrono::seconds(5))) cluster.kill(static_cast<std::uint64_t>(i), SIGKILL);
+  cluster.stop_all(std::chrono::seconds(5));
   return out;
 }
 

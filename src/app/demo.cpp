@@ -236,9 +236,7 @@ int run_demo(const DemoOptions& o) {
     }
   }
   const double final_accuracy = accuracy_count ? 100.0 * accuracy_sum / accuracy_count : 0.0;
-  for (int i = 1; i <= o.nodes; ++i) cluster.kill(static_cast<std::uint64_t>(i), SIGTERM);
-  for (int i = 1; i <= o.nodes; ++i)
-    if (!cluster.wait_exit(static_cast<std::uint64_t>(i), std::chrono::seconds(5))) cluster.kill(static_cast<std::uint64_t>(i), SIGKILL);
+  cluster.stop_all(std::chrono::seconds(5));
 
   if (rc != kExitOk) {
     dir.remove = false;

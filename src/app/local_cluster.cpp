@@ -141,6 +141,12 @@ std::optional<int> LocalCluster::wait_exit(std::uint64_t id, std::chrono::millis
   }
 }
 
+void LocalCluster::stop_all(std::chrono::milliseconds grace) {
+  for (const auto& [id, c] : configs_) kill(id, SIGTERM);
+  for (const auto& [id, c] : configs_)
+    if (!wait_exit(id, grace)) kill(id, SIGKILL);
+}
+
 bool LocalCluster::running(std::uint64_t id) const {
   std::lock_guard lock(mutex_);
   auto it = pids_.find(id);

@@ -47,6 +47,8 @@ class LocalCluster {
   // Waits up to `timeout` for the process to exit; its wait status, or nullopt.
   std::optional<int> wait_exit(std::uint64_t id, std::chrono::milliseconds timeout);
   bool running(std::uint64_t id) const;
+  // SIGTERM to every running node, then SIGKILL to those still running after `grace`.
+  void stop_all(std::chrono::milliseconds grace);
 
   const node::NodeConfig& config(std::uint64_t id) const { return configs_.at(id); }
   std::filesystem::path log_file(std::uint64_t id) const;

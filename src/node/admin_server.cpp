@@ -105,7 +105,13 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
   const auto words = split(line);
   if (words.empty()) co_return error_json("empty command; try: status, put, get, bench, autoload");
   const std::string& cmd = words[0];
-  if (cmd == "status" && words.size() == 1) co_return to_json(node_.status(), status_extension_);
+  if (cmd == "status" && words.size() == 1) {
+    co_return to_json(node_.status(), [this](JsonWriter& w) {
+      w.key("control");
+      write_control(w, node_.control());
+      if (status_extension_) status_extension_(w);
+    });
+  }
   if (cmd == "put" && words.size() == 3) {
     const auto outcome = co_await node_.propose(KvStateMachine::encode_put(words[1], words[2]));
     JsonWriter w;
@@ -128,13 +134,8 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
     const auto* t = node_.control().topology(round);
     if (t == nullptr) co_return error_json("no topology for round " + words[1] + " here (not yet committed, or dropped as old)");
     JsonWriter w;
-    w.begin_object().field("ok", true).field("round", t->round).field("coordinator_term", t->coordinator_term);
-    w.field("mask_seed", t->mask_seed).field("spectral_gap", t->spectral_gap);
-    w.key("pairs").begin_array();
-    for (const auto& [a, b] : t->matching.pairs) w.begin_array().value(a).value(b).end_array();
-    w.end_array().key("idle").begin_array();
-    for (auto id : t->matching.idle) w.value(id);
-    w.end_array();
+    w.begin_object().field("ok", true);
+    write_topology_fields(w, *t);
     co_return w.end_object().str();
   }
   if (cmd == "bench" && words.size() == 4) {

@@ -375,7 +375,6 @@ NodeStatus RaftNode::status() const {
   s.persists = persists_;
   s.persisted_entries = persisted_entries_;
   s.transport_stats = transport_->stats();
-  s.control = control_;
   auto add = [&](raft::NodeId id, bool voter) {
     MemberStatus m;
     m.id = id;

@@ -5,6 +5,35 @@
 
 namespace raftfl::node {
 
+void write_topology_fields(JsonWriter& w, const control::Topology& t) {
+  w.field("round", t.round).field("coordinator_term", t.coordinator_term).field("mask_seed", t.mask_seed);
+  w.field("spectral_gap", t.spectral_gap);
+  w.key("pairs").begin_array();
+  for (const auto& [a, b] : t.matching.pairs) w.begin_array().value(a).value(b).end_array();
+  w.end_array().key("idle").begin_array();
+  for (auto id : t.matching.idle) w.value(id);
+  w.end_array();
+}
+
+void write_control(JsonWriter& w, const control::ControlState& control) {
+  w.begin_object();
+  w.field("coordinator", control.coordinator().leader).field("coordinator_term", control.coordinator().term);
+  w.field("first_round", control.coordinator().first_round).field("last_round", control.last_round());
+  w.key("members").begin_array();
+  for (const auto& [id, m] : control.members()) {
+    w.begin_object().field("id", id).field("endpoint", m.endpoint).field("voter", m.voter);
+    w.field("worker", m.worker()).end_object();
+  }
+  w.end_array();
+  w.field("bandwidth_cells", static_cast<std::uint64_t>(control.data().bandwidth.size()));
+  if (const auto* t = control.topology(control.last_round())) {
+    w.key("last_topology").begin_object();
+    write_topology_fields(w, *t);
+    w.end_object();
+  }
+  w.end_object();
+}
+
 std::string to_json(const NodeStatus& s, const std::function<void(JsonWriter&)>& extension) {
   char digest[17];
   std::snprintf(digest, sizeof(digest), "%016llx", static_cast<unsigned long long>(s.kv_digest));
@@ -32,28 +61,6 @@ std::string to_json(const NodeStatus& s, const std::function<void(JsonWriter&)>&
     w.end_object();
   }
   w.end_array();
-  const auto& control = s.control;
-  w.key("control").begin_object();
-  w.field("coordinator", control.coordinator().leader).field("coordinator_term", control.coordinator().term);
-  w.field("first_round", control.coordinator().first_round).field("last_round", control.last_round());
-  w.key("members").begin_array();
-  for (const auto& [id, m] : control.members()) {
-    w.begin_object().field("id", id).field("endpoint", m.endpoint).field("voter", m.voter);
-    w.field("worker", m.worker()).end_object();
-  }
-  w.end_array();
-  w.field("bandwidth_cells", static_cast<std::uint64_t>(control.data().bandwidth.size()));
-  if (const auto* t = control.topology(control.last_round())) {
-    w.key("last_topology").begin_object().field("round", t->round).field("mask_seed", t->mask_seed);
-    w.key("pairs").begin_array();
-    for (const auto& [a, b] : t->matching.pairs) w.begin_array().value(a).value(b).end_array();
-    w.end_array();
-    w.key("idle").begin_array();
-    for (auto id : t->matching.idle) w.value(id);
-    w.end_array();
-    w.field("spectral_gap", t->spectral_gap).end_object();
-  }
-  w.end_object();
   if (extension) extension(w);
   w.end_object();
   return w.str();

@@ -223,9 +223,8 @@ void Worker::receive_chunk(net::NodeId from, capnp::MessageReader& reader) {
   inbox.last_chunk = now;
   ++inbox.chunks;
   try {
-    const bool consensus = round + config_.training.consensus_rounds > config_.training.rounds;
     inbox.model.add(chunk.header, chunk.values, chunk.indices, round,
-                    consensus ? consensus_exchanger_.spec() : spec_, model_.parameter_count());
+                    consensus_round(round) ? consensus_exchanger_.spec() : spec_, model_.parameter_count());
   } catch (const gossip::ExchangeError& e) {
     inbox.failed = true;
     ++status_.exchange_errors;
@@ -283,7 +282,7 @@ asio::awaitable<void> Worker::run() {
     report.peer = peer;
     report.train_samples = shard_.size();
     const std::uint64_t step_seed = t.partition_seed * 0x9E3779B97F4A7C15ULL + config_.id * 1000003ULL + round;
-    const bool consensus = round + t.consensus_rounds > t.rounds;
+    const bool consensus = consensus_round(round);
     auto& exchanger = consensus ? consensus_exchanger_ : exchanger_;
     if (consensus) {
       report.train_loss = status_.last_loss;  // no steps: the loss of the last training round

@@ -59,12 +59,14 @@ struct NodeStatus {
   std::uint64_t persisted_entries = 0;
   net::TransportStats transport_stats;
   std::vector<MemberStatus> members;
-  control::ControlState control;
 };
 
-// The status as one JSON object; `extension` adds fields before it closes. The "control"
-// field (the control log's state) is always there.
+// The status as one JSON object; `extension` adds fields before it closes.
 std::string to_json(const NodeStatus& status, const std::function<void(JsonWriter&)>& extension = {});
+// The control log's state as one JSON object (the status's "control" field), and a
+// round's plan as fields of an object the caller opened.
+void write_control(JsonWriter& out, const control::ControlState& control);
+void write_topology_fields(JsonWriter& out, const control::Topology& topology);
 
 // One node: the Raft engine driven on a reactor by coroutines (DESIGN.md, "node"):
 //   - a tick loop on a steady_timer;

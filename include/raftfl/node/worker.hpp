@@ -82,6 +82,10 @@ class Worker {
   std::uint64_t load_checkpoint();
   bool checkpoints() const { return config_.training.checkpoint_every > 0 && !config_.data_dir.empty(); }
   void wake() { wake_.cancel(); }
+  // The last training.consensus_rounds rounds take no local steps and exchange densely.
+  bool consensus_round(std::uint64_t round) const {
+    return round + config_.training.consensus_rounds > config_.training.rounds;
+  }
 
   asio::io_context& io_;
   RaftNode& node_;
