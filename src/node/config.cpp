@@ -1,5 +1,7 @@
 #include "raftfl/node/config.hpp"
 
+#include "raftfl/common/entropy.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -704,7 +706,7 @@ raft::Options NodeConfig::raft_options() const {
   };
   raft::Options options;
   options.id = id;
-  options.seed = id;
+  options.seed = common::random_seed();
   options.election_timeout_min_ticks = ticks(election_timeout_min);
   options.election_timeout_max_ticks = ticks(election_timeout_max);
   options.heartbeat_interval_ticks = ticks(heartbeat);

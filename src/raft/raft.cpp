@@ -59,7 +59,20 @@ const char* options_error(const Options& o) {
   return nullptr;
 }
 
-Raft::Raft(const Options& options, PersistedState state) : options_(options), rng_(options.seed ^ options.id) {
+namespace {
+
+// Seed and id both shape the stream, and no relation between them (seed == id, as an
+// earlier node configuration had) makes two nodes draw the same timeouts.
+std::seed_seq election_seed(const Options& o) {
+  return std::seed_seq{static_cast<std::uint32_t>(o.seed), static_cast<std::uint32_t>(o.seed >> 32),
+                       static_cast<std::uint32_t>(o.id), static_cast<std::uint32_t>(o.id >> 32)};
+}
+
+}  // namespace
+
+Raft::Raft(const Options& options, PersistedState state) : options_(options) {
+  std::seed_seq seed = election_seed(options_);
+  rng_.seed(seed);
   if (const char* error = options_error(options_)) throw std::invalid_argument(error);
   bool has_base = state.snapshot != nullptr;
   snapshot_ = has_base ? state.snapshot : std::make_shared<const Snapshot>();
@@ -112,8 +125,17 @@ void Raft::send(Message m) {
   m.from = id();
   if (m.term == 0) m.term = term_;
   // Votes and acknowledgements promise durable state (term, vote, entries): they may only
-  // leave after the persist of the Ready that carries them. What a leader sends depends on
-  // nothing it has not already persisted (its term was made durable when it campaigned).
+  // leave after the persist of the Ready that carries them. So may anything sent in a term
+  // (or with a vote) not yet durable: a voter that is the whole quorum wins in the step
+  // that starts its campaign, and its first AppendEntries would otherwise leave before its
+  // new term does. Crashing then, it would restart in the old term, win the same term
+  // again and send different entries at the same (index, term): log matching broken.
+  // Once the term is durable, a leader's appends go out in parallel with its own write
+  // (dissertation section 10.2.1).
+  if (m.term == term_ && (last_hard_state_.term != term_ || last_hard_state_.vote != vote_)) {
+    messages_after_persist_.push_back(std::move(m));
+    return;
+  }
   switch (m.type) {
     case MessageType::kVote:
     case MessageType::kVoteResp:

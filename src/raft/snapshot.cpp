@@ -27,9 +27,12 @@ void Raft::handle_snapshot(const Message& m) {
     return;
   }
   if (log_.matches(snap.meta.index, snap.meta.term)) {
-    // We already hold the snapshot's last entry, hence (log matching) all before it.
+    // We already hold the snapshot's last entry, hence (log matching) all before it. The
+    // snapshot vouches for nothing after its index: entries there may conflict with the
+    // leader's, so only the index itself is acknowledged (etcd answers its commit index,
+    // which is the same here), and the next appends find and replace any conflict.
     log_.commit_to(snap.meta.index);
-    resp.index = log_.last_index();
+    resp.index = snap.meta.index;
     send(std::move(resp));
     return;
   }

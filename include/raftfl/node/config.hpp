@@ -132,8 +132,9 @@ struct NodeConfig {
   CoordinatorConfig coordinator;
 
   // The engine counts in ticks: each timing becomes timing / tick, rounded up, so that no
-  // timeout fires earlier than the file says. The seed is the node id, so that nodes
-  // started together do not draw the same election timeouts.
+  // timeout fires earlier than the file says. The engine's seed comes from getrandom, so
+  // that nodes started together, or a node restarted, do not draw the same election
+  // timeouts.
   raft::Options raft_options() const;
 
   bool operator==(const NodeConfig&) const = default;

@@ -22,7 +22,9 @@ struct Options {
   std::size_t max_bytes_per_message = 1 << 20;
   std::size_t max_inflight_messages = 64;
 
-  // Seeds the randomized election timeout, so that a simulation replays exactly.
+  // Seeds the randomized election timeout together with the id. A node process draws it
+  // from the kernel's entropy (a restarted node must not replay its old timeouts, nor
+  // match its peers'); the simulator and the tests set it so that a run replays exactly.
   std::uint64_t seed = 1;
 };
 
