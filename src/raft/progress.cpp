@@ -94,4 +94,13 @@ bool Progress::maybe_decrease_to(Index rejected, Index probe_from) {
   return true;
 }
 
+void Progress::forget_match(Index rejected) {
+  match = 0;
+  state = ProgressState::kProbe;
+  next = rejected + 1;
+  probe_sent = false;
+  pending_snapshot = 0;
+  inflights.reset();
+}
+
 }  // namespace raftfl::raft

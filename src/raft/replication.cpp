@@ -127,6 +127,14 @@ void Raft::handle_append_response(const Message& m) {
   Progress& pr = it->second;
   pr.recent_active = true;
   if (m.reject) {
+    // Our terms never decrease along the log, so a follower that holds our entries up to
+    // `match` answers a probe at or above `match` with a hint at or above `match`. A hint
+    // below it proves the follower lost entries it acknowledged: a disk that dropped the
+    // tail of its log. Without forgetting `match`, every rejection would look stale and the gap
+    // would never be resent. (A rejection reordered past a later acknowledgement can look
+    // the same; forgetting `match` then costs resends, never safety: a lower match only
+    // delays commits.)
+    if (m.index >= pr.match && m.reject_hint < pr.match) pr.forget_match(m.index);
     Index probe_from = m.reject_hint;
     if (m.log_term > 0) probe_from = log_.find_conflict_by_term(m.reject_hint, m.log_term);
     if (pr.maybe_decrease_to(m.index, probe_from)) {

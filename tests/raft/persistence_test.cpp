@@ -137,5 +137,47 @@ TEST(Persistence, RestartedNodeNeverVotesTwiceInOneTerm) {
   EXPECT_EQ(c.raft(2).vote(), 1u);
 }
 
+
+// A voter that is the whole quorum wins in the step that starts its campaign. If its first
+// AppendEntries left before its new term was durable, a crash would restart it in the old
+// term; it would win the same term again and write other entries at the same (index,
+// term), which a learner that kept the first ones would take for the same entries.
+TEST(Persistence, LoneVoterSendsNothingOfItsNewTermBeforeTheTermIsDurable) {
+  Cluster c(make_config({1, 2}, {3}));
+  ASSERT_TRUE(c.elect(2));
+  ASSERT_TRUE(c.raft(2).propose_conf_change({ConfChangeType::kRemoveNode, 2, {}}).ok());
+  c.deliver_all();
+  ASSERT_EQ(c.raft(1).config(), make_config({1}, {3}));
+  ASSERT_NE(c.raft(2).role(), Role::kLeader);
+  const Term old_term = c.raft(1).term();
+
+  c.campaign(1);
+  ASSERT_EQ(c.raft(1).role(), Role::kLeader);
+  ASSERT_TRUE(c.propose(1, "x").ok());
+
+  // The next Ready records the new term and vote; 1 crashes before they reach the disk.
+  Ready rd = c.raft(1).ready();
+  ASSERT_TRUE(rd.hard_state);
+  EXPECT_EQ(rd.hard_state->term, old_term + 1);
+  for (const Message& m : rd.messages) {
+    EXPECT_NE(m.term, old_term + 1) << to_string(m.type) << " to " << m.to << " left before its term was durable";
+    c.queue().push_back(m);
+  }
+  c.crash(1);
+  c.deliver_all();
+
+  c.restart(1);
+  EXPECT_EQ(c.raft(1).term(), old_term);
+  ASSERT_TRUE(c.elect(1));
+  EXPECT_EQ(c.raft(1).term(), old_term + 1);
+  ASSERT_TRUE(c.propose(1, "y").ok());
+  c.deliver_all();
+  c.tick(1, kHeartbeat);
+  c.deliver_all();
+  EXPECT_EQ(log_terms(c.raft(3).log()), log_terms(c.raft(1).log()));
+  EXPECT_EQ(c.node(3).state, std::vector<std::string>{"y"});
+  EXPECT_EQ(c.node(3).state, c.node(1).state);
+}
+
 }  // namespace
 }  // namespace raftfl::raft::test

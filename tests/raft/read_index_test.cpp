@@ -96,29 +96,52 @@ TEST(ReadIndex, PartitionedLeaderNeverAnswersEvenAfterSteppingDownAndHealing) {
   EXPECT_EQ(c.count_sent(is(MessageType::kHeartbeatResp, kNoNode, 1)), 0u);
 }
 
-TEST(ReadIndex, DeposedLeaderDropsItsPendingReadWhenItLearnsTheNewTerm) {
+// The read is issued at a leader that has already been replaced: another leader has
+// committed "w" meanwhile, so the index the old leader records is stale, and only a
+// heartbeat round of its own term could have told it so. Acknowledgements of that term
+// are on the way when it learns the new term, and it later leads again: in no term may it
+// answer the read with its stale index.
+TEST(ReadIndex, DeposedLeaderNeverAnswersAReadIssuedBeforeItLearnedTheNewTerm) {
   Cluster c(make_config({1, 2, 3}));
   ASSERT_TRUE(c.elect(1));
   c.isolate(1);
-  ASSERT_TRUE(c.raft(1).read_index(Payload("stale")));
-  c.process_all();
-
-  // Only 2 and 3 tick: 1 still believes it leads when the partition heals.
   for (int i = 0; i < 10 * kMaxTimeout && c.leader() == 1; ++i) {
     c.tick(2);
     c.tick(3);
     c.deliver_all();
   }
-  NodeId leader = c.leader();
+  const NodeId leader = c.leader();
   ASSERT_TRUE(leader == 2 || leader == 3) << leader;
-  ASSERT_EQ(c.raft(1).role(), Role::kLeader);
+  ProposeResult w = c.propose(leader, "w");
+  ASSERT_TRUE(w.ok());
+  c.deliver_all();
+  ASSERT_EQ(c.raft(leader).log().committed(), w.index);
 
+  ASSERT_EQ(c.raft(1).role(), Role::kLeader);
+  const Index stale_commit = c.raft(1).log().committed();
+  ASSERT_LT(stale_commit, w.index);
+  ASSERT_TRUE(c.raft(1).read_index(Payload("stale")));
   c.heal();
-  c.tick(1, kHeartbeat);  // its heartbeats carry the read; the answers carry term 2
+  c.process_ready(1);  // its heartbeat round, read_seq set, goes out at term 1
+  ASSERT_EQ(c.deliver_if(is(MessageType::kHeartbeat, 1)), 2u);
+  c.process_all();     // 2 and 3 answer with their newer term
   c.deliver_all();
   EXPECT_EQ(c.raft(1).role(), Role::kFollower);
-  EXPECT_EQ(c.raft(1).term(), 2u);
-  EXPECT_TRUE(c.node(1).read_states.empty());
+  EXPECT_EQ(c.raft(1).term(), c.raft(leader).term());
+
+  // 1 catches up and is handed the leadership: heartbeat rounds of its new term follow.
+  c.tick(leader, kHeartbeat);
+  c.deliver_all();
+  ASSERT_TRUE(c.raft(leader).transfer_leadership(1));
+  c.deliver_all();
+  ASSERT_EQ(c.leader(), 1u);
+  c.tick_all(2 * kHeartbeat);
+  ASSERT_TRUE(c.raft(1).read_index(Payload("fresh")));
+  c.deliver_all();
+
+  ASSERT_EQ(c.node(1).read_states.size(), 1u);
+  EXPECT_EQ(c.node(1).read_states[0].context.view(), "fresh");
+  EXPECT_GE(c.node(1).read_states[0].index, w.index);
 }
 
 }  // namespace

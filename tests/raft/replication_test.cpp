@@ -153,5 +153,35 @@ TEST(Replication, InflightLimitPausesAFollowerUntilAcknowledgementsArrive) {
   for (NodeId id : {1, 2, 3}) EXPECT_EQ(c.node(id).applied, 7u) << id;
 }
 
+
+// A follower's disk lost the tail of its log after it had acknowledged it (a truncated or
+// deleted WAL segment). The leader's `match` for it is then a promise the follower no
+// longer keeps: unless the leader forgets it, every rejection looks stale and the gap is
+// never resent.
+TEST(Replication, FollowerThatLostAcknowledgedEntriesIsRepairedByTheLeader) {
+  Cluster c(make_config({1, 2, 3}));
+  ASSERT_TRUE(c.elect(1));
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(c.propose(1, "e" + std::to_string(i)).ok());
+  c.deliver_all();
+  ASSERT_EQ(c.raft(1).progress(3)->match, 9u);
+
+  c.crash(3);
+  c.node(3).storage.entries.resize(4);  // entries 5..9 are gone; its hard state still says 9
+  c.restart(3);
+  EXPECT_EQ(c.raft(3).log().last_index(), 4u);
+  EXPECT_EQ(c.raft(3).log().committed(), 4u) << "a commit index that claims entries the log lost";
+
+  ASSERT_TRUE(c.propose(1, "after").ok());
+  c.deliver_all();
+  for (int i = 0; i < 3; ++i) {
+    c.tick(1, kHeartbeat);
+    c.deliver_all();
+  }
+  EXPECT_EQ(log_terms(c.raft(3).log()), log_terms(c.raft(1).log()));
+  EXPECT_EQ(c.raft(3).log().committed(), c.raft(1).log().committed());
+  EXPECT_EQ(c.node(3).state, c.node(1).state);
+  EXPECT_EQ(c.raft(1).progress(3)->match, c.raft(1).log().last_index());
+}
+
 }  // namespace
 }  // namespace raftfl::raft::test

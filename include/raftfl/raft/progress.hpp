@@ -54,6 +54,10 @@ struct Progress {
   // A rejection of the AppendEntries whose prev index was `rejected`; `probe_from` is
   // the index the follower's hint says the logs may agree at. False if stale.
   bool maybe_decrease_to(Index rejected, Index probe_from);
+  // The follower proved that it no longer holds what it acknowledged (its disk lost the
+  // tail of its log): nothing of it is known to match any more. Probes again from the
+  // rejection of `rejected`, which maybe_decrease_to() then takes as the answer it waits for.
+  void forget_match(Index rejected);
   // After a successful send of entries up to `last` in replicate state.
   void optimistic_update(Index last) { next = last + 1; }
 };
