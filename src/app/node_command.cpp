@@ -2,64 +2,50 @@
 #include <asio/detached.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "commands.hpp"
+#include "node_command.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/coordinator.hpp"
-#if RAFTFL_TRAINING
-#include "raftfl/node/worker.hpp"
-#endif
-#include "raftfl/train/idx_reader.hpp"
 #include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/training_roles.hpp"
 
 namespace raftfl::app {
 
 namespace {
 
-#if RAFTFL_TRAINING
-// The training roles hang off the node's callbacks: control entries wake the worker and
-// the coordinator, leadership moves the coordinator role, model chunks go to the worker
-// and reports to the coordinator.
-void wire_training_roles(node::RaftNode& raft_node, node::AdminServer& admin, node::Worker& worker,
-                         node::Coordinator& coordinator, raft::NodeId self) {
-  raft_node.on_leadership_change([&coordinator](bool leader) { coordinator.leadership_changed(leader); });
-  raft_node.on_control_applied([&worker, &coordinator](const control::Command&, control::ApplyResult) {
-    worker.control_applied();
-    coordinator.control_applied();
-  });
-  raft_node.on_message([&worker, &coordinator](net::NodeId from, wire::EnvelopeBody body, capnp::MessageReader& reader) {
-    if (body == wire::EnvelopeBody::kGossipChunk) {
-      worker.receive_chunk(from, reader);
-    } else if (body == wire::EnvelopeBody::kReport) {
-      coordinator.report(from, wire::decode_round_report(reader));
-    }
-  });
-  worker.on_local_report([&coordinator, self](const gossip::RoundReport& r) { coordinator.report(self, r); });
-  admin.extend_status([&worker, &coordinator](JsonWriter& w) {
-    const auto s = worker.status();
-    w.key("worker").begin_object();
-    w.field("round", s.round).field("rounds_done", s.rounds_done).field("train_samples", s.train_samples);
-    w.field("last_loss", s.last_loss).field("last_accuracy", s.last_accuracy);
-    w.field("final_accuracy", s.final_accuracy).field("peer_timeouts", s.peer_timeouts);
-    w.field("exchange_errors", s.exchange_errors).field("bytes_sent", s.bytes_sent);
-    w.field("bytes_received", s.bytes_received).field("done", s.done).field("failed", s.failed);
-    w.end_object();
-    w.key("coordinator");
-    coordinator.write_status(w);
-  });
+// The training executable is installed beside this one. Replacing the process keeps its
+// pid, so that a supervisor (systemd, the demo, the benchmarks) sees one process per node.
+int exec_training_binary(const std::string& config_file, const std::string& name) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto trainer = self.parent_path() / kTrainingBinary;
+  if (ec || !std::filesystem::exists(trainer)) {
+    std::fprintf(stderr, "raftfl: %s: training.enabled: %s not found beside %s (this build has no training)\n",
+                 name.c_str(), kTrainingBinary, self.c_str());
+    return kExitUsage;
+  }
+  const std::string path = trainer.string();
+  std::fflush(stderr);
+  const char* argv[] = {path.c_str(), "node", "--config", config_file.c_str(), nullptr};
+  ::execv(path.c_str(), const_cast<char* const*>(argv));
+  std::fprintf(stderr, "raftfl: %s: cannot run %s: %s\n", name.c_str(), path.c_str(), std::strerror(errno));
+  return kExitFailure;
 }
-#endif
 
 }  // namespace
 
-int run_node(const std::string& config_file) {
+int run_node(const std::string& config_file, const node::TrainingRolesFactory& training) {
   node::NodeConfig config;
   try {
     config = node::load_node_config(config_file);
@@ -68,6 +54,8 @@ int run_node(const std::string& config_file) {
     return kExitUsage;
   }
   const std::string name = "node " + std::to_string(config.id);
+  if (config.training.enabled && !training) return exec_training_binary(config_file, name);
+
   net::ReactorOptions reactor_options;
   reactor_options.poll_budget = config.poll_budget;
   reactor_options.cpu = config.cpu;
@@ -77,41 +65,21 @@ int run_node(const std::string& config_file) {
 
   std::unique_ptr<node::RaftNode> raft_node;
   std::unique_ptr<node::AdminServer> admin;
-#if RAFTFL_TRAINING
-  std::unique_ptr<node::Worker> worker;
-#else
-  // A build without training (RAFTFL_TRAINING=OFF) runs the control plane only.
-  struct NoWorker {
-    void start() {}
-    void stop() {}
-  };
-  std::unique_ptr<NoWorker> worker;
-  if (config.training.enabled) {
-    std::fprintf(stderr, "raftfl: %s: training.enabled: this raftfl was built without training (RAFTFL_TRAINING=OFF)\n",
-                 name.c_str());
-    return kExitUsage;
-  }
-#endif
-  std::unique_ptr<node::Coordinator> coordinator;
+  std::unique_ptr<node::TrainingRoles> roles;
   try {
     raft_node = std::make_unique<node::RaftNode>(io, config);
     admin = std::make_unique<node::AdminServer>(io, *raft_node, config.admin);
-#if RAFTFL_TRAINING
     if (config.training.enabled) {
       try {
-        worker = std::make_unique<node::Worker>(io, *raft_node, config);
-      } catch (const train::DatasetError& e) {
-        std::fprintf(stderr, "raftfl: %s: training data: %s (install the dataset-fashion-mnist package, or set training.dataset_dir)\n",
-                     name.c_str(), e.what());
+        roles = training(io, *raft_node, *admin, config);
+      } catch (const node::TrainingSetupError& e) {
+        std::fprintf(stderr, "raftfl: %s: %s\n", name.c_str(), e.what());
         return kExitUsage;
       }
-      coordinator = std::make_unique<node::Coordinator>(io, *raft_node, config);
-      wire_training_roles(*raft_node, *admin, *worker, *coordinator, config.id);
     }
-#endif
     raft_node->start();
     admin->start();
-    if (worker) worker->start();
+    if (roles) roles->start();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "raftfl: %s: cannot start: %s\n", name.c_str(), e.what());
     return kExitFailure;
@@ -127,8 +95,7 @@ int run_node(const std::string& config_file) {
         io,
         [&]() -> asio::awaitable<void> {
           admin->stop();
-          if (worker) worker->stop();
-          if (coordinator) coordinator->stop();
+          if (roles) roles->stop();
           co_await raft_node->stop();
           reactor.stop();
         },
@@ -144,8 +111,7 @@ int run_node(const std::string& config_file) {
   // Let the closed connections' aborted operations complete while the node still exists.
   reactor.drain();
   admin.reset();
-  worker.reset();  // joins the training thread
-  coordinator.reset();
+  roles.reset();  // joins the training thread
   raft_node.reset();  // closes the storage after its last write
   log::line(log::Level::kInfo, "node", name + ": stopped");
   return kExitOk;
