@@ -11,10 +11,10 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
-int run_node(const std::string& config_file);
 int run_status(const std::string& endpoint, bool json);
 int run_put(const std::string& endpoint, const std::string& key, const std::string& value);
-int run_get(const std::string& endpoint, const std::string& key);
+// Linearizable (through the leader's ReadIndex) unless `stale`: then the node's own state.
+int run_get(const std::string& endpoint, const std::string& key, bool stale);
 
 struct BenchRaftOptions {
   std::vector<int> clients{1, 4, 16, 64};

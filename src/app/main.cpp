@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "node_command.hpp"
 
 namespace {
 
@@ -38,13 +39,16 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json, "print the status as one JSON object");
 
   std::string key, value;
-  auto* put = app.add_subcommand("put", "replicate KEY=VALUE through the leader at --endpoint");
-  put->add_option("--endpoint", endpoint, "the leader's admin endpoint, HOST:PORT")->required();
+  auto* put = app.add_subcommand("put", "set KEY to VALUE through the leader, exactly once even when retried");
+  put->add_option("--endpoint", endpoint, "admin endpoints HOST:PORT[,HOST:PORT...]; tried in turn until the leader acknowledges")
+      ->required();
   put->add_option("key", key)->required();
   put->add_option("value", value)->required();
-  auto* get = app.add_subcommand("get", "read KEY from the applied state of the node at --endpoint");
+  bool stale = false;
+  auto* get = app.add_subcommand("get", "read KEY, linearizably: the leader confirms its commit index first");
   get->add_option("--endpoint", endpoint, "a node's admin endpoint, HOST:PORT")->required();
   get->add_option("key", key)->required();
+  get->add_flag("--stale", stale, "read the node's own applied state without asking the leader (may be behind)");
 
   BenchRaftOptions bench;
   std::string clients = "1,4,16,64";
@@ -142,7 +146,7 @@ int main(int argc, char** argv) {
   if (node->parsed()) return run_node(config_file);
   if (status->parsed()) return run_status(endpoint, json);
   if (put->parsed()) return run_put(endpoint, key, value);
-  if (get->parsed()) return run_get(endpoint, key);
+  if (get->parsed()) return run_get(endpoint, key, stale);
   if (demo_cmd->parsed()) return run_demo(demo);
   if (bench_tta->parsed()) return run_bench_tta(tta);
   if (bench_raft->parsed()) {

@@ -1,10 +1,14 @@
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
+#include <vector>
 
 #include "admin_client.hpp"
 #include "commands.hpp"
+#include "raftfl/common/entropy.hpp"
 
 namespace raftfl::app {
 namespace {
@@ -18,6 +22,10 @@ bool parse_endpoint_arg(const std::string& text, node::Endpoint& out) {
     return false;
   }
 }
+
+// A put goes on (to the next endpoint, then again) until acknowledged or this deadline.
+constexpr auto kPutDeadline = std::chrono::seconds(10);
+constexpr auto kPutRetryPause = std::chrono::milliseconds(200);
 
 std::string yes_no(const nlohmann::json& v) { return v.get<bool>() ? "yes" : "no"; }
 
@@ -86,29 +94,53 @@ int run_status(const std::string& endpoint_text, bool json) {
   return kExitOk;
 }
 
-int run_put(const std::string& endpoint_text, const std::string& key, const std::string& value) {
-  node::Endpoint endpoint;
-  if (!parse_endpoint_arg(endpoint_text, endpoint)) return kExitUsage;
+int run_put(const std::string& endpoints_text, const std::string& key, const std::string& value) {
+  std::vector<node::Endpoint> endpoints;
+  for (std::size_t from = 0; from <= endpoints_text.size();) {
+    const auto comma = std::min(endpoints_text.find(',', from), endpoints_text.size());
+    node::Endpoint e;
+    if (!parse_endpoint_arg(endpoints_text.substr(from, comma - from), e)) return kExitUsage;
+    endpoints.push_back(e);
+    from = comma + 1;
+  }
   if (key.empty() || key.find_first_of(" \t\r\n") != std::string::npos || value.find_first_of(" \t\r\n") != std::string::npos ||
       value.empty()) {
     std::fprintf(stderr, "raftfl: put: keys and values are single words (no spaces)\n");
     return kExitUsage;
   }
-  try {
-    const auto reply = admin_request(endpoint, "put " + key + " " + value);
-    std::cout << reply << "\n";
-    return nlohmann::json::parse(reply).value("ok", false) ? kExitOk : kExitFailure;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "raftfl: put: %s\n", e.what());
-    return kExitFailure;
+  // One session per invocation: a retry after an unknown outcome (a deposed leader, a
+  // lost connection) carries the same (client, seq), and the state machine applies it once.
+  const std::uint64_t client = common::random_seed();
+  const std::string line = "put " + key + " " + value + " " + std::to_string(client) + " 1";
+  const auto deadline = std::chrono::steady_clock::now() + kPutDeadline;
+  std::string last_error;
+  for (std::size_t attempt = 0; std::chrono::steady_clock::now() < deadline; ++attempt) {
+    const auto& endpoint = endpoints[attempt % endpoints.size()];
+    try {
+      const auto reply = admin_request(endpoint, line);
+      const auto parsed = nlohmann::json::parse(reply);
+      if (parsed.value("ok", false)) {
+        std::cout << reply << "\n";
+        return kExitOk;
+      }
+      last_error = endpoint.to_string() + ": " + parsed.value("error", std::string("refused"));
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+    if (attempt + 1 >= endpoints.size()) std::this_thread::sleep_for(kPutRetryPause);
   }
+  std::fprintf(stderr, "raftfl: put: not acknowledged within %lld s (last: %s)\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kPutDeadline).count()),
+               last_error.c_str());
+  return kExitFailure;
 }
 
-int run_get(const std::string& endpoint_text, const std::string& key) {
+int run_get(const std::string& endpoint_text, const std::string& key, bool stale) {
   node::Endpoint endpoint;
   if (!parse_endpoint_arg(endpoint_text, endpoint)) return kExitUsage;
   try {
-    const auto reply = admin_request(endpoint, "get " + key);
+    // Longer than the node's own deadline for a linearizable read, so that its answer arrives.
+    const auto reply = admin_request(endpoint, (stale ? "get-stale " : "get ") + key, std::chrono::seconds(8));
     std::cout << reply << "\n";
     return nlohmann::json::parse(reply).value("found", false) ? kExitOk : kExitFailure;
   } catch (const std::exception& e) {

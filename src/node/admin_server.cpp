@@ -4,6 +4,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/read_until.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -21,6 +22,10 @@ using asio::ip::tcp;
 constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 // A command line longer than this is refused: the endpoint takes keys and values, not bulk data.
 constexpr std::size_t kMaxLineBytes = 1 << 20;
+// A linearizable get asks the leader (each attempt a heartbeat round) until this deadline.
+constexpr auto kReadDeadline = std::chrono::seconds(5);
+constexpr auto kReadAttempt = std::chrono::milliseconds(1000);
+constexpr auto kReadRetryPause = std::chrono::milliseconds(50);
 
 std::vector<std::string> split(const std::string& line) {
   std::vector<std::string> words;
@@ -112,20 +117,40 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
       if (status_extension_) status_extension_(w);
     });
   }
-  if (cmd == "put" && words.size() == 3) {
-    const auto outcome = co_await node_.propose(KvStateMachine::encode_put(words[1], words[2]));
+  if (cmd == "put" && (words.size() == 3 || words.size() == 5)) {
+    std::uint64_t client = 0, seq = 0;
+    if (words.size() == 5 && (!parse_number(words[3], client) || !parse_number(words[4], seq) || seq == 0))
+      co_return error_json("usage: put KEY VALUE [CLIENT SEQ] (SEQ from 1)");
+    std::string command = words.size() == 5 ? KvStateMachine::encode_session_put(client, seq, words[1], words[2])
+                                            : KvStateMachine::encode_put(words[1], words[2]);
+    const auto outcome = co_await node_.propose(std::move(command));
     JsonWriter w;
     w.begin_object().field("ok", outcome.ok);
     if (outcome.ok) w.field("index", outcome.index);
     else w.field("error", outcome.error).field("leader", outcome.leader);
     co_return w.end_object().str();
   }
-  if (cmd == "get" && words.size() == 2) {
+  if ((cmd == "get" || cmd == "get-stale") && words.size() == 2) {
+    const bool stale = cmd == "get-stale";
+    ReadOutcome read;
+    if (!stale) {
+      // One read can outlast a leader change: the engine does not retry a read whose
+      // leader went away, so ask again until the deadline.
+      const auto deadline = std::chrono::steady_clock::now() + kReadDeadline;
+      for (;;) {
+        read = co_await node_.read_barrier(kReadAttempt);
+        if (read.ok || node_.stopping() || std::chrono::steady_clock::now() >= deadline) break;
+        asio::steady_timer pause(io_, kReadRetryPause);  // a named local: see NOTES.md on GCC 12
+        co_await pause.async_wait(kAwait);
+      }
+      if (!read.ok) co_return error_json("linearizable read failed: " + read.error);
+    }
     const auto value = node_.kv().get(words[1]);
     JsonWriter w;
     w.begin_object().field("found", value.has_value());
     if (value) w.field("value", *value);
-    w.field("applied", node_.kv().applied());
+    w.field("applied", node_.kv().applied()).field("stale", stale);
+    if (!stale) w.field("read_index", read.index);
     co_return w.end_object().str();
   }
   if (cmd == "topology" && words.size() == 2) {
@@ -156,7 +181,7 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
     co_return w.begin_object().field("ok", true).field("clients", clients).end_object().str();
   }
   co_return error_json("unknown command or wrong arguments: '" + cmd +
-                       "'; commands: status | put KEY VALUE | get KEY | topology ROUND | bench CLIENTS MILLIS BYTES | "
+                       "'; commands: status | put KEY VALUE [CLIENT SEQ] | get KEY | get-stale KEY | topology ROUND | bench CLIENTS MILLIS BYTES | "
                        "autoload CLIENTS BYTES");
 }
 

@@ -8,7 +8,9 @@
 
 #include <memory>
 
+#include "raftfl/common/entropy.hpp"
 #include "raftfl/common/json_writer.hpp"
+#include "raftfl/node/kv_state_machine.hpp"
 
 namespace raftfl::node {
 namespace {
@@ -16,11 +18,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 
-std::string payload_of(std::size_t bytes, std::uint64_t seq) {
-  // Opaque to the key/value machine (it does not start with a command byte).
-  std::string p(bytes, '.');
-  for (std::size_t i = 0; i < 8 && i < bytes; ++i) p[i] = static_cast<char>('0' + (seq >> (4 * i)) % 10);
-  return p;
+// A put in the client's own session, as `raftfl put` sends it, so that the benchmark pays
+// for what a client's write costs: the session check, the map update. Each client writes
+// one key of its own; the value is `bytes` long.
+std::string payload_of(std::size_t bytes, std::uint64_t client, std::uint64_t seq) {
+  std::string value(bytes, '.');
+  for (std::size_t i = 0; i < 8 && i < bytes; ++i) value[i] = static_cast<char>('0' + (seq >> (4 * i)) % 10);
+  return KvStateMachine::encode_session_put(client, seq, "bench-" + std::to_string(client), value);
 }
 
 }  // namespace
@@ -47,14 +51,16 @@ asio::awaitable<LoadResult> LoadGenerator::run(int clients, std::chrono::millise
   const auto deadline = start + duration;
   auto remaining = std::make_shared<int>(clients);
   asio::steady_timer all_done(io_, Clock::time_point::max());
+  // Fresh sessions for every run: a later run's puts must not look like repeats.
+  session_base_ = common::random_seed() & ~std::uint64_t{0xffff};
   for (int c = 0; c < clients; ++c) {
     asio::co_spawn(
         io_,
-        [this, result, deadline, payload_bytes, c]() -> asio::awaitable<void> {
-          std::uint64_t seq = static_cast<std::uint64_t>(c) << 40;
+        [this, result, deadline, payload_bytes, client = session_base_ + static_cast<std::uint64_t>(c)]() -> asio::awaitable<void> {
+          std::uint64_t seq = 0;
           while (Clock::now() < deadline && !stopped_) {
             const auto t0 = Clock::now();
-            const auto outcome = co_await node_.propose(payload_of(payload_bytes, ++seq));
+            const auto outcome = co_await node_.propose(payload_of(payload_bytes, client, ++seq));
             if (outcome.ok) {
               ++result->ops;
               result->commit_latency_ns.record(
@@ -86,6 +92,7 @@ void LoadGenerator::set_background(int clients, std::size_t payload_bytes) {
 
 asio::awaitable<void> LoadGenerator::background_client(std::uint64_t generation, std::size_t payload_bytes) {
   std::uint64_t seq = 0;
+  const std::uint64_t client = common::random_seed();
   asio::steady_timer idle(io_);
   while (generation == generation_) {
     if (!node_.is_leader()) {
@@ -93,7 +100,7 @@ asio::awaitable<void> LoadGenerator::background_client(std::uint64_t generation,
       co_await idle.async_wait(kAwait);
       continue;
     }
-    const auto outcome = co_await node_.propose(payload_of(payload_bytes, ++seq));
+    const auto outcome = co_await node_.propose(payload_of(payload_bytes, client, ++seq));
     if (!outcome.ok) {
       idle.expires_after(std::chrono::milliseconds(1));
       co_await idle.async_wait(kAwait);

@@ -8,6 +8,7 @@
 #include <capnp/message.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "raftfl/common/log.hpp"
 #include "raftfl/storage/wal_storage.hpp"
@@ -79,6 +80,19 @@ struct RaftNode::Pending {
   raft::Term term;
   asio::steady_timer timer;
   ProposeOutcome outcome;
+};
+
+struct RaftNode::PendingRead {
+  explicit PendingRead(asio::io_context& io) : timer(io) {}
+  void finish(ReadOutcome o) {
+    outcome = std::move(o);
+    done = true;
+    timer.cancel();
+  }
+  asio::steady_timer timer;
+  std::optional<raft::Index> index;  // known once the leader answered
+  ReadOutcome outcome;
+  bool done = false;
 };
 
 RaftNode::RaftNode(asio::io_context& io, NodeConfig config)
@@ -275,6 +289,7 @@ asio::awaitable<void> RaftNode::ready_loop() {
       }
     }
     for (const auto& e : rd.committed_entries) apply(e);
+    answer_reads(rd.read_states);  // also releases reads that waited for these entries
     raft_->advance(rd);
     co_await maybe_snapshot();
   }
@@ -301,6 +316,27 @@ void RaftNode::apply(const raft::Entry& e) {
     else
       p.finish({false, p.index, "overwritten by a later leader", raft_->leader()});
     pending_.pop_front();
+  }
+}
+
+void RaftNode::answer_reads(std::vector<raft::ReadState>& states) {
+  for (const auto& rs : states) {
+    if (rs.context.size() != sizeof(std::uint64_t)) continue;
+    const auto it = reads_.find(raft::get_le<std::uint64_t>(rs.context.view().data()));
+    if (it != reads_.end()) it->second->index = rs.index;  // a late answer to a read given up finds nothing
+  }
+  release_applied_reads();
+}
+
+void RaftNode::release_applied_reads() {
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    auto& read = *it->second;
+    if (read.index && *read.index <= kv_.applied()) {
+      read.finish({true, *read.index, "", raft_->leader()});
+      it = reads_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -331,6 +367,25 @@ asio::awaitable<ProposeOutcome> RaftNode::propose(std::string payload) {
   co_return p->outcome;
 }
 
+asio::awaitable<ReadOutcome> RaftNode::read_barrier(std::chrono::milliseconds timeout) {
+  if (stopping_) co_return ReadOutcome{false, 0, "node is stopping", raft::kNoNode};
+  const std::uint64_t id = ++next_read_id_;
+  std::string context;
+  raft::put_le<std::uint64_t>(context, id);
+  if (!raft_->read_index(raft::Payload(std::move(context))))
+    co_return ReadOutcome{false, 0, "no leader known", raft::kNoNode};
+  auto read = std::make_shared<PendingRead>(io_);
+  reads_.emplace(id, read);
+  read->timer.expires_after(timeout);
+  notify();
+  co_await read->timer.async_wait(kAwait);
+  if (!read->done) {
+    reads_.erase(id);
+    co_return ReadOutcome{false, 0, "read not confirmed in time (leadership changing?)", raft_->leader()};
+  }
+  co_return read->outcome;
+}
+
 asio::awaitable<ProposeOutcome> RaftNode::propose_control(const control::Command& command) {
   co_return co_await propose(wire::encode_control_command(command));
 }
@@ -340,6 +395,8 @@ asio::awaitable<void> RaftNode::stop() {
     stopping_ = true;
     tick_timer_.cancel();
     fail_pending("node is stopping");
+    for (auto& [id, read] : reads_) read->finish({false, 0, "node is stopping", raft::kNoNode});
+    reads_.clear();
     notify();
   }
   // The Ready loop finishes the write it has in flight and returns.

@@ -49,6 +49,7 @@ class LoadGenerator {
   asio::io_context& io_;
   RaftNode& node_;
   std::uint64_t generation_ = 0;
+  std::uint64_t session_base_ = 0;  // client ids of the running benchmark: base + client index
   bool stopped_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,13 @@ struct ProposeOutcome {
   raft::Index index = 0;
   std::string error;               // why not, when !ok
   raft::NodeId leader = raft::kNoNode;  // where to go instead, when known
+};
+
+struct ReadOutcome {
+  bool ok = false;
+  raft::Index index = 0;  // the read index: state applied up to it answers the read
+  std::string error;
+  raft::NodeId leader = raft::kNoNode;
 };
 
 struct MemberStatus {
@@ -68,7 +76,7 @@ std::string to_json(const NodeStatus& status, const std::function<void(JsonWrite
 void write_control(JsonWriter& out, const control::ControlState& control);
 void write_topology_fields(JsonWriter& out, const control::Topology& topology);
 
-// One node: the Raft engine driven on a reactor by coroutines (DESIGN.md, "node"):
+// One node: the Raft engine driven on a reactor by coroutines (docs/ARCHITECTURE.md, "The node"):
 //   - a tick loop on a steady_timer;
 //   - the Ready loop: send, persist, send what waited for the persist, apply, advance.
 //     While a persist runs, everything that arrives is stepped into the engine and the
@@ -88,6 +96,11 @@ class RaftNode {
   void start();
   // Completes once `payload` is committed and applied (ok), or refused / overtaken.
   asio::awaitable<ProposeOutcome> propose(std::string payload);
+  // A linearizable read barrier (Raft dissertation section 6.4): completes once this node
+  // has applied everything the leader had committed when the read arrived there, after a
+  // heartbeat round confirmed it still led. Forwarded to the leader from a follower. Gives
+  // up after `timeout` (no leader, leadership changing); the caller may ask again.
+  asio::awaitable<ReadOutcome> read_barrier(std::chrono::milliseconds timeout);
   // Stops ticking, lets the write in flight finish, closes the transport and the storage.
   asio::awaitable<void> stop();
 
@@ -99,7 +112,7 @@ class RaftNode {
   // Called on the reactor whenever this node becomes or stops being the leader.
   void on_leadership_change(std::function<void(bool)> callback) { leadership_callback_ = std::move(callback); }
 
-  // The control log (DESIGN.md, "The control log"): its state as applied here, and a
+  // The control log (docs/ARCHITECTURE.md, "The control log"): its state as applied here, and a
   // callback after each control entry is applied (also after a snapshot is installed,
   // with a NoOp), on the reactor.
   const control::ControlState& control() const { return control_; }
@@ -117,11 +130,14 @@ class RaftNode {
   }
   bool connected(net::NodeId peer) const { return transport_->connected(peer); }
   raft::NodeId leader() const { return raft_->leader(); }
+  raft::Index committed() const { return raft_->log().committed(); }
+  raft::Index applied() const { return kv_.applied(); }
   raft::Term term() const { return raft_->term(); }
   bool stopping() const { return stopping_; }
 
  private:
   struct Pending;
+  struct PendingRead;
 
   void notify() { ready_wake_.cancel(); }
   asio::awaitable<void> tick_loop();
@@ -134,6 +150,8 @@ class RaftNode {
   std::string snapshot_state() const;
   void complete_up_to(raft::Index applied);
   void fail_pending(const std::string& why);
+  void answer_reads(std::vector<raft::ReadState>& states);
+  void release_applied_reads();
   asio::awaitable<void> maybe_snapshot();
 
   asio::io_context& io_;
@@ -153,6 +171,8 @@ class RaftNode {
   bool ready_loop_done_ = false;
   asio::steady_timer stopped_wake_;
   std::deque<std::shared_ptr<Pending>> pending_;
+  std::map<std::uint64_t, std::shared_ptr<PendingRead>> reads_;  // by request id
+  std::uint64_t next_read_id_ = 0;
   std::function<void(bool)> leadership_callback_;
   bool was_leader_ = false;
   raft::Index last_snapshot_index_ = 0;
