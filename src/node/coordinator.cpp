@@ -19,6 +19,9 @@ constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 // Links never measured count as fast, so that the matcher tries them and they get measured.
 constexpr double kUnmeasuredBandwidth = 1e12;
+// A worker is behind, and not paired, when its last report is this many rounds (past
+// rounds_ahead) older than the furthest report: its peer would wait for it in vain.
+constexpr std::uint64_t kBehindSlack = 2;
 // Round summaries kept for `raftfl status`.
 constexpr std::size_t kRoundsKept = 256;
 
@@ -98,7 +101,7 @@ asio::awaitable<void> Coordinator::run(std::uint64_t generation, raft::Term term
     const auto workers = control.workers();
     std::vector<NodeId> participants;
     for (auto id : workers)
-      if (id == self || node_.connected(id)) participants.push_back(id);
+      if (id == self || (node_.connected(id) && !behind(id))) participants.push_back(id);
     // Round 1 waits (a little) for every worker to connect, so that nobody sits out the
     // first rounds only because its connection was a moment late.
     const bool starting = control.last_round() == 0 && participants.size() < workers.size() &&
@@ -137,6 +140,8 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
     return;
   }
   progress_ = std::max(progress_, r.round);
+  auto& last = last_report_[from];
+  last = std::max(last, r.round);
   for (const auto& b : r.bandwidth) measured_[{from, b.peer}] = b.bytes_per_second;
   if (r.round + kRoundsKept < progress_) return;
   auto [it, fresh] = rounds_.try_emplace(r.round);
@@ -164,6 +169,13 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
     if (round + 2 <= r.round && !older.logged) log_round(older);
   while (rounds_.size() > kRoundsKept) rounds_.erase(rounds_.begin());
   wake_.cancel();
+}
+
+bool Coordinator::behind(NodeId worker) const {
+  // Unknown workers (this coordinator has just taken over, or the worker is new) are
+  // paired: a worker joins at the cluster's round, so it is not behind.
+  const auto it = last_report_.find(worker);
+  return it != last_report_.end() && it->second + config_.coordinator.rounds_ahead + kBehindSlack < progress_;
 }
 
 void Coordinator::log_round(RoundSummary& s) {

@@ -73,6 +73,14 @@ constexpr std::uint64_t kInboxRoundsAhead = 8;
 constexpr auto kUnreachableAfter = std::chrono::milliseconds(300);
 constexpr auto kReachabilityPoll = std::chrono::milliseconds(100);
 
+// Before its first round a worker waits for its node to catch up with the control log:
+// applied == committed with a leader known for kCatchUpSettle (a few heartbeats: the
+// leader's first heartbeat after a restart only tells what this node already holds), at
+// most kCatchUpLimit.
+constexpr auto kCatchUpSettle = std::chrono::milliseconds(300);
+constexpr auto kCatchUpLimit = std::chrono::seconds(10);
+constexpr auto kCatchUpPoll = std::chrono::milliseconds(25);
+
 }  // namespace
 
 Worker::Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config)
@@ -263,9 +271,37 @@ void Worker::send_report(const gossip::RoundReport& report) {
   }
 }
 
+asio::awaitable<control::Round> Worker::first_round() {
+  // A worker that comes back (a restart, a long stall) must not replay rounds the others
+  // have left: its peers there are gone and every exchange would time out. The control
+  // log says where the cluster is, once this node has caught up with it: a leader is
+  // known and everything known committed is applied, for a few heartbeats in a row.
+  const auto deadline = Clock::now() + kCatchUpLimit;
+  auto settled_since = Clock::now();
+  while (!stopping_ && Clock::now() < deadline) {
+    if (node_.leader() == raft::kNoNode || node_.applied() < node_.committed()) settled_since = Clock::now();
+    else if (Clock::now() - settled_since >= kCatchUpSettle) break;
+    wake_.expires_after(kCatchUpPoll);
+    co_await wake_.async_wait(kAwait);
+  }
+  control::Round round = resume_after_ + 1;
+  // The coordinator plans rounds_ahead rounds past the furthest one reported done, so the
+  // cluster works on about last_round - rounds_ahead + 1.
+  const auto planned = node_.control().last_round();
+  const auto ahead = config_.coordinator.rounds_ahead;
+  if (planned > ahead && planned - ahead + 1 > round) {
+    log::line(log::Level::kInfo, "worker",
+              "joining the cluster at round " + std::to_string(planned - ahead + 1) + " (checkpoint of round " +
+                  std::to_string(resume_after_) + ")");
+    round = planned - ahead + 1;
+  }
+  co_return round;
+}
+
 asio::awaitable<void> Worker::run() {
   const auto& t = config_.training;
-  control::Round round = resume_after_ + 1;
+  control::Round round = co_await first_round();
+  status_.started_round = round;
   while (!stopping_ && round <= t.rounds) {
     const control::Topology* topology = co_await wait_topology(round);
     if (topology == nullptr) break;
@@ -360,6 +396,7 @@ asio::awaitable<void> Worker::run() {
         if (it != inbox_.end() && !it->second.failed && it->second.model.complete()) {
           Inbox& in = it->second;
           received.push_back(&in.model);
+          if (status_.first_exchange_round == 0) status_.first_exchange_round = round;
           report.bytes_received += in.model.bytes_received();
           // Bytes after the first chunk over the time they took to arrive (the first
           // chunk's own time is hidden behind the peer's training).

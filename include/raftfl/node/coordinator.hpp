@@ -33,7 +33,7 @@ struct RoundSummary {
   bool logged = false;
 };
 
-// The coordinator role (DESIGN.md, "A round", step 1), held by whichever node Raft elected:
+// The coordinator role (docs/ARCHITECTURE.md, "A round", step 1), held by whichever node Raft elected:
 // it claims the role with a Coordinator entry, keeps Topology entries committed
 // `rounds_ahead` rounds ahead of the workers, batches bandwidth changes into Bandwidth
 // entries, and gathers the workers' reports into per-round metrics.
@@ -52,6 +52,8 @@ class Coordinator {
  private:
   asio::awaitable<void> run(std::uint64_t generation, raft::Term term);
   bool active(std::uint64_t generation, raft::Term term) const;
+  // Its last report is too far behind the others: pairing it would cost its peer the round.
+  bool behind(net::NodeId worker) const;
   asio::awaitable<void> sleep(std::chrono::milliseconds d);
   void log_round(RoundSummary& summary);
 
@@ -63,6 +65,7 @@ class Coordinator {
   bool stopping_ = false;
   bool coordinating_ = false;
   std::uint64_t progress_ = 0;  // the highest round a worker reported done
+  std::map<net::NodeId, std::uint64_t> last_report_;  // per worker: the last round it reported done
   std::map<std::uint64_t, RoundSummary> rounds_;
   std::map<std::pair<net::NodeId, net::NodeId>, double> measured_;  // (from, to) -> bytes/s
   std::map<net::NodeId, double> finals_;                            // final test accuracy

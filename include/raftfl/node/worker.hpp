@@ -24,6 +24,8 @@ namespace raftfl::node {
 struct WorkerStatus {
   std::uint64_t round = 0;  // the round in progress, or the last one when done
   std::uint64_t rounds_done = 0;
+  std::uint64_t started_round = 0;         // where this process began (a restart joins the cluster's round)
+  std::uint64_t first_exchange_round = 0;  // the first round in which a peer's model arrived
   std::uint64_t train_samples = 0;  // the size of this worker's shard
   double last_loss = 0.0;
   double last_accuracy = -1.0;
@@ -36,7 +38,7 @@ struct WorkerStatus {
   bool failed = false;
 };
 
-// The worker role (DESIGN.md, "A round", step 2): for each round the control log plans,
+// The worker role (docs/ARCHITECTURE.md, "A round", step 2): for each round the control log plans,
 // local SGD on the training pool, then the exchange with the round's peer over the node's
 // transport, averaging, and a report to the coordinator.
 class Worker {
@@ -70,6 +72,8 @@ class Worker {
   };
 
   asio::awaitable<void> run();
+  // After the checkpoint's round, or where the cluster is if that is further.
+  asio::awaitable<control::Round> first_round();
   asio::awaitable<const control::Topology*> wait_topology(control::Round& round);
   // Runs `job` on the training pool; resumes on the reactor with its result.
   template <typename Job>
