@@ -1,5 +1,5 @@
 @0xf45a66ee7f777acf;
-# raftfl's control log entries and control snapshots (DESIGN.md, "The control log").
+# raftfl's control log entries and control snapshots (docs/ARCHITECTURE.md, "The control log").
 # Evolution rules: never renumber or retype a field, add new fields with new ordinals at
 # the end, add new entry kinds as new union members. Old readers skip fields they do not
 # know; src/wire refuses entry kinds and enum values it does not know, so every node

@@ -1,5 +1,5 @@
 @0xf5ce2d5877c951f3;
-# Messages between workers and to the coordinator during training (DESIGN.md, "A round").
+# Messages between workers and to the coordinator during training (docs/ARCHITECTURE.md, "A round").
 # They travel in raft.capnp's Envelope, next to the Raft messages. Evolution rules as in
 # raft.capnp.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// The replicated control state of RAFT-GossipFL (DESIGN.md, "The control log"): what every
+// The replicated control state of RAFT-GossipFL (docs/ARCHITECTURE.md, "The control log"): what every
 // node learns from the committed log, in the same order, so that every node agrees on who
 // the coordinator is, which round comes next and who pairs with whom in it.
 //
@@ -163,7 +163,7 @@ class ControlState {
 // new coordinator draws the same seeds as the old one would have.
 std::uint64_t round_mask_seed(std::uint64_t cluster_seed, Round round);
 
-// The coordinator's plan for round `round` (DESIGN.md, "A round", step 1): the SAPS
+// The coordinator's plan for round `round` (docs/ARCHITECTURE.md, "A round", step 1): the SAPS
 // matching of `participants` (ascending) from the state's bandwidth matrix and recent
 // matchings, with its mask seed and spectral gap. Pure: same inputs, same plan.
 Topology plan_round(const ControlState& state, const std::vector<NodeId>& participants,

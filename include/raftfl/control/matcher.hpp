@@ -1,6 +1,6 @@
 #pragma once
 
-// The SAPS peer matcher (DESIGN.md, "A round", step 1): which workers exchange models in
+// The SAPS peer matcher (docs/ARCHITECTURE.md, "A round", step 1): which workers exchange models in
 // a round. The coordinator runs it and commits the result in a Topology entry, so every
 // input that shapes the result (participants, bandwidth, history, seed) must be
 // replicated state and the output must be a pure function of them on every platform.

@@ -1,6 +1,6 @@
 #pragma once
 
-// One round's model exchange between two peers (DESIGN.md, "A round", step 2), over flat
+// One round's model exchange between two peers (docs/ARCHITECTURE.md, "A round", step 2), over flat
 // float spans and independent of any transport: what a worker sends, how a model that
 // arrives in chunks is put together and checked, and how it is averaged in.
 

@@ -11,7 +11,7 @@ struct BandwidthSample {
   friend bool operator==(const BandwidthSample&, const BandwidthSample&) = default;
 };
 
-// A worker's account of one round (DESIGN.md, "A round", step 3), for the coordinator's
+// A worker's account of one round (docs/ARCHITECTURE.md, "A round", step 3), for the coordinator's
 // metrics and bandwidth matrix.
 struct RoundReport {
   std::uint64_t round = 0;

@@ -22,7 +22,7 @@ struct ReactorOptions {
   std::string name = "reactor";
 };
 
-// One io_context on its own thread (DESIGN.md, "Threads"). Everything that runs on a
+// One io_context on its own thread (docs/ARCHITECTURE.md, "Threads"). Everything that runs on a
 // reactor is single-threaded; other threads hand it work with asio::post.
 class Reactor {
  public:

@@ -32,7 +32,7 @@ struct PeerConfig {
   bool operator==(const PeerConfig&) const = default;
 };
 
-// [training]: the worker (DESIGN.md, "A round", step 2). Names are kept as text here so
+// [training]: the worker (docs/ARCHITECTURE.md, "A round", step 2). Names are kept as text here so
 // that the configuration does not depend on the training and gossip libraries; the parser
 // accepts only the values listed.
 struct TrainingConfig {

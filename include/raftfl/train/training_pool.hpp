@@ -1,6 +1,6 @@
 #pragma once
 
-// The training threads (DESIGN.md, "Threads"): LibTorch work runs here, never on a
+// The training threads (docs/ARCHITECTURE.md, "Threads"): LibTorch work runs here, never on a
 // reactor, so that a 100 ms SGD step cannot delay a Raft heartbeat or an exchange.
 // Jobs run in submission order when the pool has one thread (a worker's model is only
 // ever touched by one job at a time, by construction of the round loop).
