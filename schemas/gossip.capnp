@@ -59,4 +59,7 @@ struct WorkerReport {
   # Smoothed measurements of the links this worker used.
   bandwidth @11 :List(BandwidthSample);
   trainSamples @12 :UInt64;
+  # Not a round's account: the worker has (re)started and begins at round + 1, so that
+  # the coordinator pairs it from the next round it plans.
+  joining @13 :Bool;
 }

@@ -139,9 +139,15 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
                 "node " + std::to_string(from) + " finished: test accuracy " + std::to_string(r.accuracy * 100) + "%");
     return;
   }
-  progress_ = std::max(progress_, r.round);
   auto& last = last_report_[from];
   last = std::max(last, r.round);
+  if (r.joining) {
+    log::line(log::Level::kInfo, "coordinator",
+              "node " + std::to_string(from) + " joins the rounds at " + std::to_string(r.round + 1));
+    wake_.cancel();
+    return;
+  }
+  progress_ = std::max(progress_, r.round);
   for (const auto& b : r.bandwidth) measured_[{from, b.peer}] = b.bytes_per_second;
   if (r.round + kRoundsKept < progress_) return;
   auto [it, fresh] = rounds_.try_emplace(r.round);
@@ -172,10 +178,15 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
 }
 
 bool Coordinator::behind(NodeId worker) const {
-  // Unknown workers (this coordinator has just taken over, or the worker is new) are
-  // paired: a worker joins at the cluster's round, so it is not behind.
   const auto it = last_report_.find(worker);
-  return it != last_report_.end() && it->second + config_.coordinator.rounds_ahead + kBehindSlack < progress_;
+  if (it == last_report_.end()) {
+    // Unknown to this coordinator: in its first rounds every worker is (it has just taken
+    // over, reports are on their way). Later, a worker that has never reported has just
+    // started or come back: its process may still be loading, so it sits out until its
+    // first report says it is in the cluster's round.
+    return progress_ > node_.control().coordinator().first_round + config_.coordinator.rounds_ahead;
+  }
+  return it->second + config_.coordinator.rounds_ahead + kBehindSlack < progress_;
 }
 
 void Coordinator::log_round(RoundSummary& s) {

@@ -302,6 +302,11 @@ asio::awaitable<void> Worker::run() {
   const auto& t = config_.training;
   control::Round round = co_await first_round();
   status_.started_round = round;
+  gossip::RoundReport joining;
+  joining.round = round - 1;
+  joining.joining = true;
+  joining.train_samples = shard_.size();
+  send_report(joining);  // lost with a leader change: then its first round's report does the same
   while (!stopping_ && round <= t.rounds) {
     const control::Topology* topology = co_await wait_topology(round);
     if (topology == nullptr) break;

@@ -436,6 +436,15 @@ void WalStorage::recover() {
     if (seq < wal_from) fs::remove(file);
     else segments.push_back(file);
   }
+  // Every snapshot is written after the segment that continues it exists (start_segment()
+  // before write_snapshot(), and compaction keeps the segment in use), so a snapshot with
+  // no segment after it means the log was lost, not that a crash came in between. Starting
+  // from the snapshot alone would forget the entries this node acknowledged and its vote.
+  if (!snaps.empty() && segments.empty()) {
+    throw CorruptionError((dir_ / "wal").string() + ": no log segment follows snapshot " + snaps.back().string() +
+                          "; the log, with entries this node acknowledged and its vote, was lost. Refusing to start "
+                          "(remove the data directory to start this node afresh)");
+  }
   for (std::size_t i = 0; i < segments.size(); ++i) replay_segment(segments[i], i + 1 == segments.size());
 }
 

@@ -150,6 +150,7 @@ std::unique_ptr<capnp::MessageBuilder> encode_round_report(std::uint64_t cluster
   b.setPeerTimedOut(r.peer_timed_out);
   b.setFinal(r.final);
   b.setTrainSamples(r.train_samples);
+  b.setJoining(r.joining);
   auto bw = b.initBandwidth(static_cast<unsigned>(r.bandwidth.size()));
   for (unsigned i = 0; i < bw.size(); ++i) {
     bw[i].setPeer(r.bandwidth[i].peer);
@@ -175,6 +176,7 @@ gossip::RoundReport decode_round_report(capnp::MessageReader& in) {
   r.peer_timed_out = b.getPeerTimedOut();
   r.final = b.getFinal();
   r.train_samples = b.getTrainSamples();
+  r.joining = b.getJoining();
   for (auto s : b.getBandwidth()) r.bandwidth.push_back({s.getPeer(), s.getBytesPerSecond()});
   return r;
 }

@@ -128,6 +128,36 @@ TEST_F(WalStorageTest, ReceivedSnapshotReplacesTheLogEvenIfOldSegmentsSurviveACr
   EXPECT_EQ(state.hard_state, (HardState{3, 0, 10}));
 }
 
+// A snapshot is only ever written after the segment that continues it exists: a snapshot
+// with no segment after it means the log went (deleted by hand, a lost file system), and
+// starting from the snapshot alone would forget the node's acknowledged entries and vote.
+TEST_F(WalStorageTest, SnapshotWithoutTheLogThatFollowsItRefusesToStart) {
+  for (bool compacted : {false, true}) {
+    SCOPED_TRACE(compacted ? "compaction snapshot" : "received snapshot");
+    fs::remove_all(dir_);
+    {
+      WalStorage wal(dir_, {});
+      auto snap = std::make_shared<raft::Snapshot>();
+      snap->meta = {compacted ? raft::Index{2} : raft::Index{0}, compacted ? raft::Term{1} : raft::Term{0}, {{1, 2, 3}, {}}};
+      HardState hs{1, 2, 0};
+      if (compacted) {
+        wal.save(nullptr, {entry(1, 1), entry(2, 1), entry(3, 1)}, &hs);
+        wal.compact(snap);
+      } else {
+        wal.save(snap, {entry(1, 1)}, &hs);
+      }
+    }
+    { WalStorage reopened(dir_, {}); }  // a clean restart is fine (and starts a segment of its own)
+    for (const auto& segment : segments()) fs::remove(segment);
+    try {
+      WalStorage reopened(dir_, {});
+      ADD_FAILURE() << "started without its log";
+    } catch (const CorruptionError& e) {
+      EXPECT_NE(std::string(e.what()).find("no log segment follows snapshot"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(WalStorageTest, TornTailAtAnyOffsetIsCutBackToTheLastGoodRecord) {
   std::vector<Entry> saved;
   {

@@ -225,6 +225,7 @@ gossip::RoundReport full_report() {
   r.peer_timed_out = true;
   r.final = true;
   r.train_samples = 640;
+  r.joining = true;
   r.bandwidth = {{2, 1.5e8}, {4, 3.25e6}, {9, 0.0}};
   return r;
 }
@@ -259,6 +260,7 @@ TEST(RoundReport, EveryFieldSurvives) {
   EXPECT_EQ(got.peer_timed_out, sent.peer_timed_out);
   EXPECT_EQ(got.final, sent.final);
   EXPECT_EQ(got.train_samples, sent.train_samples);
+  EXPECT_EQ(got.joining, sent.joining);
   EXPECT_EQ(got.bandwidth, sent.bandwidth);
   EXPECT_TRUE(got == sent);
 }

@@ -26,6 +26,7 @@ struct RoundReport {
   bool peer_timed_out = false;
   bool final = false;  // after the last round; accuracy over the whole test set
   std::uint64_t train_samples = 0;
+  bool joining = false;  // the worker (re)started and begins at round + 1; no round was done
   std::vector<BandwidthSample> bandwidth;
   friend bool operator==(const RoundReport&, const RoundReport&) = default;
 };
