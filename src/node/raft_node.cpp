@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/storage/wal_storage.hpp"
 #include "raftfl/raft/little_endian.hpp"
@@ -124,16 +125,9 @@ void RaftNode::start() {
   asio::co_spawn(io_, ready_loop(), [this](std::exception_ptr error) {
     ready_loop_done_ = true;
     stopped_wake_.cancel();
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      // A failed write or a broken invariant: continuing could acknowledge what is not
-      // durable. Stop the node; the supervisor (systemd, the benchmark) sees the exit.
-      log::line(log::Level::kError, "node", std::string("fatal: ") + e.what());
-    }
-    std::fflush(stderr);
-    std::_Exit(1);
+    // A failed write or a broken invariant: continuing could acknowledge what is not
+    // durable. The supervisor (systemd, the benchmark) sees the exit.
+    if (error) common::exit_on_failure("node", "fatal", error);
   });
 }
 

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <set>
 
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/train/partition.hpp"
 #include "raftfl/wire/gossip_codec.hpp"
@@ -173,11 +174,7 @@ void Worker::start() {
   asio::co_spawn(io_, run(), [this](std::exception_ptr error) {
     if (!error) return;
     status_.failed = true;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      log::line(log::Level::kError, "worker", std::string("stopped: ") + e.what());
-    }
+    common::log_failure("worker", "stopped", error);
   });
 }
 
