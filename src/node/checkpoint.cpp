@@ -10,6 +10,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "raftfl/common/durable_file.hpp"
+
 namespace raftfl::node {
 namespace {
 
@@ -22,33 +24,8 @@ constexpr std::string_view kTag{"RFLCKPT1", 8};
 
 void write_checkpoint(const std::filesystem::path& file, std::uint64_t round, std::span<const float> parameters) {
   const std::uint64_t header[3] = {round, parameters.size(), XXH3_64bits(parameters.data(), parameters.size_bytes())};
-  const auto temporary = file.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "checkpoint " + temporary);
-  auto write_all = [&](const void* data, std::size_t size) {
-    const auto* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const auto n = ::write(fd, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int error = errno;
-        ::close(fd);
-        throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
-      }
-      p += n;
-      size -= static_cast<std::size_t>(n);
-    }
-  };
-  write_all(kTag.data(), kTag.size());
-  write_all(header, sizeof(header));
-  write_all(parameters.data(), parameters.size_bytes());
-  if (::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
-  }
-  ::close(fd);
-  std::filesystem::rename(temporary, file);
+  common::replace_file_durably(file, {std::as_bytes(std::span(kTag.data(), kTag.size())), std::as_bytes(std::span(header)),
+                                      std::as_bytes(parameters)});
 }
 
 std::optional<std::uint64_t> read_checkpoint(const std::filesystem::path& file, std::span<float> parameters) {
