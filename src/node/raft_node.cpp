@@ -121,7 +121,10 @@ RaftNode::~RaftNode() {
 
 void RaftNode::start() {
   transport_->start([this](net::NodeId from, capnp::MessageReader& reader) { receive(from, reader); });
-  asio::co_spawn(io_, tick_loop(), asio::detached);
+  asio::co_spawn(io_, tick_loop(), [](std::exception_ptr error) {
+    // A broken invariant met on a tick: without this the ticks would just stop.
+    if (error) common::exit_on_failure("node", "fatal", error);
+  });
   asio::co_spawn(io_, ready_loop(), [this](std::exception_ptr error) {
     ready_loop_done_ = true;
     stopped_wake_.cancel();

@@ -17,10 +17,12 @@
 
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <map>
 #include <random>
 #include <string>
 
+#include "decode_errors.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/framing.hpp"
 #include "raftfl/net/transport.hpp"
@@ -44,6 +46,21 @@ constexpr std::size_t kMaxHandshakeBytes = 64 << 10;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 
 void warn(const std::string& text) { log::line(log::Level::kWarn, "tcp", text); }
+
+// The completion of the coroutines that run the receive handler: what the handler throws
+// besides a decode error leaves the io_context's run() (transport.hpp), as it does from
+// the ZeroMQ transport, whose handlers are plain ones. asio::detached would drop it.
+void rethrow(std::exception_ptr error) {
+  if (error) std::rethrow_exception(error);
+}
+
+// Checked, not thrown: a socket that refuses the option is one the peer has already reset,
+// whose handshake fails soon enough. An exception would end the accept loop, or, from a
+// dial loop, leave run().
+void set_no_delay(tcp::socket& socket) {
+  asio::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+}
 
 struct Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)), wake(socket.get_executor()) {
@@ -143,8 +160,8 @@ struct State : std::enable_shared_from_this<State> {
         if (ec != asio::error::operation_aborted) warn(std::string("accept failed: ") + ec.message());
         continue;
       }
-      socket.set_option(tcp::no_delay(true));
-      asio::co_spawn(self->context, inbound(self, std::make_shared<Connection>(std::move(socket))), asio::detached);
+      set_no_delay(socket);
+      asio::co_spawn(self->context, inbound(self, std::make_shared<Connection>(std::move(socket))), rethrow);
     }
   }
 
@@ -208,7 +225,7 @@ struct State : std::enable_shared_from_this<State> {
         auto conn = std::make_shared<Connection>(tcp::socket(self->context));
         auto [cec, ep] = co_await asio::async_connect(conn->socket, results, kAwait);
         if (!cec && !self->stopped) {
-          conn->socket.set_option(tcp::no_delay(true));
+          set_no_delay(conn->socket);
           auto done = std::make_shared<bool>(false);
           self->arm_handshake_timeout(conn, done);
           auto hello = std::make_unique<capnp::MallocMessageBuilder>();
@@ -260,18 +277,13 @@ struct State : std::enable_shared_from_this<State> {
   bool deliver(const std::shared_ptr<Connection>& conn, kj::ArrayPtr<const capnp::word> words) {
     ++stats.frames_received;
     stats.bytes_received += words.size() * sizeof(capnp::word) + kFrameHeaderBytes;
-    try {
+    const auto refused = decode_error_of([&] {
       capnp::FlatArrayMessageReader reader(words, reader_options_for(words.size()));
       if (handler) handler(conn->peer, reader);
-      return true;
-    } catch (const kj::Exception& e) {
-      ++stats.frames_rejected;
-      warn("malformed frame from " + describe(conn->peer) + ": " + std::string(e.getDescription().cStr()) +
-           "; closing the connection");
-    } catch (const std::exception& e) {
-      ++stats.frames_rejected;
-      warn("frame from " + describe(conn->peer) + " refused: " + e.what() + "; closing the connection");
-    }
+    });
+    if (!refused) return true;
+    ++stats.frames_rejected;
+    warn("frame from " + describe(conn->peer) + " refused: " + *refused + "; closing the connection");
     return false;
   }
 
@@ -388,7 +400,7 @@ class TcpTransport final : public Transport {
     state_->handler = std::move(handler);
     asio::co_spawn(state_->context, State::accept_loop(state_), asio::detached);
     for (auto& [id, peer] : state_->peers) {
-      if (state_->options.self < id) asio::co_spawn(state_->context, State::dial_loop(state_, id), asio::detached);
+      if (state_->options.self < id) asio::co_spawn(state_->context, State::dial_loop(state_, id), rethrow);
     }
   }
 

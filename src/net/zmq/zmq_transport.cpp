@@ -34,6 +34,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "decode_errors.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/framing.hpp"
 #include "raftfl/net/transport.hpp"
@@ -482,23 +483,26 @@ struct State : std::enable_shared_from_this<State> {
     ++stats.frames_received;
     stats.bytes_received += head.body_bytes;
     if (!handler) return;
-    delivering = true;
-    try {
+    // Also when the handler's exception leaves: stop() may have been called inside it.
+    struct Delivering {
+      State& s;
+      explicit Delivering(State& state) : s(state) { s.delivering = true; }
+      ~Delivering() {
+        s.delivering = false;
+        if (s.drop_handler) {
+          s.drop_handler = false;
+          s.handler = nullptr;
+        }
+      }
+    } delivering_now(*this);
+    const auto refused = decode_error_of([&] {
       segments.assemble(parts.data() + 2, head.segments);
       capnp::SegmentArrayMessageReader reader(segments.segments(), reader_options_for(segments.words));
       handler(from, reader);
-    } catch (const kj::Exception& e) {
-      ++stats.frames_rejected;
-      warn("malformed message from " + describe(from) + ": " + std::string(e.getDescription().cStr()) + "; dropped");
-    } catch (const std::exception& e) {
-      ++stats.frames_rejected;
-      warn("message from " + describe(from) + " refused: " + e.what() + "; dropped");
-    }
-    delivering = false;
-    if (drop_handler) {
-      drop_handler = false;
-      handler = nullptr;
-    }
+    });
+    if (!refused) return;
+    ++stats.frames_rejected;
+    warn("message from " + describe(from) + " refused: " + *refused + "; dropped");
   }
 
   // ---- sending (DEALER per peer) ----
