@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "node_command.hpp"
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/node/admin_server.hpp"
@@ -107,7 +108,14 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
                 (config.transport == node::TransportKind::kTcp ? "tcp" : "zmq") + ", storage " +
                 (config.storage == node::StorageKind::kDisk ? config.data_dir.string() : std::string("memory")));
   std::fflush(stderr);
-  reactor.run_here();
+  try {
+    reactor.run_here();
+  } catch (...) {
+    // Only what no handler may deal with gets here: a broken engine invariant met while
+    // receiving (net/transport.hpp). No clean-up: it would run the broken node's handlers
+    // once more.
+    common::exit_on_failure("node", name + ": fatal", std::current_exception());
+  }
   // Let the closed connections' aborted operations complete while the node still exists.
   reactor.drain();
   admin.reset();

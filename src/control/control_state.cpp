@@ -5,19 +5,10 @@
 #include <iterator>
 #include <set>
 
+#include "raftfl/common/splitmix64.hpp"
+
 namespace raftfl::control {
 namespace {
-
-constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
-
-// The splitmix64 finalizer, written out here rather than borrowed from gossip: control
-// must not depend on the layers above it, and the seed of a round is part of the
-// replicated contract, so it must never change with another layer's refactoring.
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 bool is_member(const ControlData& data, NodeId id) { return data.members.count(id) != 0; }
 
@@ -230,7 +221,9 @@ Eigen::MatrixXd ControlState::bandwidth_matrix(const std::vector<NodeId>& nodes,
 }
 
 std::uint64_t round_mask_seed(std::uint64_t cluster_seed, Round round) {
-  return mix64((cluster_seed ^ (round * kGolden)) + kGolden);
+  // The seed of a round is replicated: its values are pinned by the tests of both this
+  // function and common::SplitMix64.
+  return common::SplitMix64(cluster_seed ^ (round * common::kSplitMix64Gamma)).next();
 }
 
 Topology plan_round(const ControlState& state, const std::vector<NodeId>& participants,

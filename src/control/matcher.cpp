@@ -39,21 +39,19 @@
 #include <stdexcept>
 #include <string>
 
+#include "raftfl/common/splitmix64.hpp"
 #include "raftfl/control/matcher.hpp"
 
 namespace raftfl::control {
 namespace {
 
-class SplitMix64 {
+// The round's random choices: one SplitMix64 stream and the draws the rules above make
+// from it.
+class RoundRandom {
  public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  explicit RoundRandom(std::uint64_t seed) : stream_(seed) {}
 
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  std::uint64_t next() { return stream_.next(); }
 
   // Uniform in [0, bound), bound > 0, without modulo bias.
   std::uint64_t below(std::uint64_t bound) {
@@ -72,7 +70,7 @@ class SplitMix64 {
   }
 
  private:
-  std::uint64_t state_;
+  common::SplitMix64 stream_;
 };
 
 // The round seed also derives the exchange masks; a distinct stream keeps the two
@@ -147,7 +145,7 @@ constexpr std::size_t kSampleDegree = 16;
 // over the shuffled edges. The result is exact: the sample is only trusted when its
 // matching leaves nobody unmatched, which no larger graph can improve on.
 void maximum_matching(const std::vector<Index>& active, std::vector<Edge> edges,
-                      bool warm_start, SplitMix64& rng, std::vector<Index>& mate) {
+                      bool warm_start, RoundRandom& rng, std::vector<Index>& mate) {
   if (active.empty() || edges.empty()) return;
   std::vector<Index> order = active;
   rng.shuffle(order);
@@ -227,7 +225,7 @@ Index index_of(const std::vector<NodeId>& nodes, NodeId id) {
 }
 
 Index choose_idle(const std::vector<NodeId>& nodes, const std::deque<Matching>& history,
-                  SplitMix64& rng) {
+                  RoundRandom& rng) {
   const std::size_t n = nodes.size();
   // 0: never idle in the history; r + 1: last idle in history[r].
   std::vector<std::size_t> last_idle(n, 0);
@@ -254,7 +252,7 @@ Matching match_round(const std::vector<NodeId>& nodes, const Eigen::MatrixXd& ba
   const auto n = static_cast<Index>(nodes.size());
   Matching result;
   if (n == 0) return result;
-  SplitMix64 rng(round_seed ^ kMatcherStream);
+  RoundRandom rng(round_seed ^ kMatcherStream);
 
   Index idle = kUnmatched;
   if (n % 2 == 1) idle = choose_idle(nodes, history, rng);

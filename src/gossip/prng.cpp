@@ -2,18 +2,13 @@
 
 #include <bit>
 
+#include "raftfl/common/splitmix64.hpp"
+
 namespace raftfl::gossip {
 
-std::uint64_t splitmix64_next(std::uint64_t& state) {
-  state += 0x9e3779b97f4a7c15ULL;
-  std::uint64_t z = state;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 Xoshiro256StarStar::Xoshiro256StarStar(std::uint64_t seed) {
-  for (auto& word : s_) word = splitmix64_next(seed);
+  common::SplitMix64 expand(seed);
+  for (auto& word : s_) word = expand.next();
 }
 
 std::uint64_t Xoshiro256StarStar::next() {

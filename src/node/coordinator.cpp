@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 
 namespace raftfl::node {
@@ -42,12 +43,7 @@ void Coordinator::leadership_changed(bool leader) {
   wake_.cancel();
   if (!leader || stopping_) return;
   asio::co_spawn(io_, run(generation_, node_.term()), [](std::exception_ptr error) {
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      log::line(log::Level::kError, "coordinator", std::string("stopped: ") + e.what());
-    }
+    if (error) common::log_failure("coordinator", "stopped", error);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/storage/wal_storage.hpp"
 #include "raftfl/raft/little_endian.hpp"
@@ -134,20 +135,16 @@ RaftNode::~RaftNode() {
 
 void RaftNode::start() {
   transport_->start([this](net::NodeId from, capnp::MessageReader& reader) { receive(from, reader); });
-  asio::co_spawn(io_, tick_loop(), asio::detached);
+  asio::co_spawn(io_, tick_loop(), [](std::exception_ptr error) {
+    // A broken invariant met on a tick: without this the ticks would just stop.
+    if (error) common::exit_on_failure("node", "fatal", error);
+  });
   asio::co_spawn(io_, ready_loop(), [this](std::exception_ptr error) {
     ready_loop_done_ = true;
     stopped_wake_.cancel();
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      // A failed write or a broken invariant: continuing could acknowledge what is not
-      // durable. Stop the node; the supervisor (systemd, the benchmark) sees the exit.
-      log::line(log::Level::kError, "node", std::string("fatal: ") + e.what());
-    }
-    std::fflush(stderr);
-    std::_Exit(1);
+    // A failed write or a broken invariant: continuing could acknowledge what is not
+    // durable. The supervisor (systemd, the benchmark) sees the exit.
+    if (error) common::exit_on_failure("node", "fatal", error);
   });
 }
 

@@ -6,17 +6,14 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <fcntl.h>
-#include <unistd.h>
-#include <xxhash.h>
-
 #include <algorithm>
-#include <cstring>
 #include <exception>
-#include <fstream>
+#include <optional>
 #include <set>
 
+#include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
+#include "raftfl/node/checkpoint.hpp"
 #include "raftfl/train/partition.hpp"
 #include "raftfl/wire/gossip_codec.hpp"
 
@@ -114,78 +111,32 @@ Worker::~Worker() { pool_.reset(); }
 
 namespace {
 
-constexpr std::string_view kCheckpointTag{"RFLCKPT1", 8};
-
 std::filesystem::path checkpoint_path(const NodeConfig& c) { return c.data_dir / "model.ckpt"; }
 
 }  // namespace
 
 void Worker::save_checkpoint(std::uint64_t round) const {
-  const auto params = model_.parameters();
-  const std::uint64_t header[3] = {round, params.size(), XXH3_64bits(params.data(), params.size_bytes())};
-  const auto path = checkpoint_path(config_);
-  const auto temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "checkpoint " + temporary);
-  auto write_all = [&](const void* data, std::size_t size) {
-    const auto* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const auto n = ::write(fd, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int error = errno;
-        ::close(fd);
-        throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
-      }
-      p += n;
-      size -= static_cast<std::size_t>(n);
-    }
-  };
-  write_all(kCheckpointTag.data(), kCheckpointTag.size());
-  write_all(header, sizeof(header));
-  write_all(params.data(), params.size_bytes());
-  if (::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    throw std::system_error(error, std::generic_category(), "checkpoint " + temporary);
-  }
-  ::close(fd);
-  std::filesystem::rename(temporary, path);
+  write_checkpoint(checkpoint_path(config_), round, model_.parameters());
 }
 
 std::uint64_t Worker::load_checkpoint() {
-  const auto path = checkpoint_path(config_);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return 0;
-  char tag[8];
-  std::uint64_t header[3];
-  auto params = model_.parameters();
-  std::vector<float> values(params.size());
-  in.read(tag, sizeof(tag));
-  in.read(reinterpret_cast<char*>(header), sizeof(header));
-  if (!in || std::string_view(tag, sizeof(tag)) != kCheckpointTag || header[1] != params.size()) {
-    log::line(log::Level::kWarn, "worker", path.string() + ": not a checkpoint of this model; starting afresh");
+  std::optional<std::uint64_t> round;
+  try {
+    round = read_checkpoint(checkpoint_path(config_), model_.parameters());
+  } catch (const CheckpointError& e) {
+    log::line(log::Level::kWarn, "worker", std::string(e.what()) + "; starting afresh");
     return 0;
   }
-  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-  if (!in || XXH3_64bits(values.data(), values.size() * sizeof(float)) != header[2]) {
-    log::line(log::Level::kWarn, "worker", path.string() + ": damaged checkpoint; starting afresh");
-    return 0;
-  }
-  std::copy(values.begin(), values.end(), params.begin());
-  log::line(log::Level::kInfo, "worker", "resumed from the checkpoint of round " + std::to_string(header[0]));
-  return header[0];
+  if (!round) return 0;
+  log::line(log::Level::kInfo, "worker", "resumed from the checkpoint of round " + std::to_string(*round));
+  return *round;
 }
 
 void Worker::start() {
   asio::co_spawn(io_, run(), [this](std::exception_ptr error) {
     if (!error) return;
     status_.failed = true;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      log::line(log::Level::kError, "worker", std::string("stopped: ") + e.what());
-    }
+    common::log_failure("worker", "stopped", error);
   });
 }
 

@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "raftfl/common/durable_file.hpp"
 #include "raftfl/raft/little_endian.hpp"
 
 namespace raftfl::storage {
@@ -71,16 +72,6 @@ std::string hard_state_body(const raft::HardState& hs) {
 }
 
 [[noreturn]] void throw_errno(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
-
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) throw_errno("open " + dir.string());
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    throw_errno("fsync " + dir.string());
-  }
-  ::close(fd);
-}
 
 std::string read_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -509,7 +500,7 @@ void WalStorage::start_segment() {
   fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_errno("create " + file.string());
   segment_path_ = file;
-  fsync_dir(dir_ / "wal");
+  common::sync_directory(dir_ / "wal");
   segment_size_ = 0;
   segment_last_index_[segment_seq_] = 0;
   // Every segment opens with the hard state, so older segments are never needed for it.
@@ -569,26 +560,7 @@ void WalStorage::write_snapshot(const raft::Snapshot& snap, std::uint64_t wal_fr
   put_u64(bytes, XXH3_64bits(bytes.data(), bytes.size()));
   fs::path dir = dir_ / "snap";
   fs::path final_name = dir / (hex16(snap.meta.index) + "-" + hex16(snap.meta.term) + ".snap");
-  fs::path temp = dir / (final_name.filename().string() + ".tmp");
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("create " + temp.string());
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      throw_errno("write " + temp.string());
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    throw_errno("fsync " + temp.string());
-  }
-  ::close(fd);
-  fs::rename(temp, final_name);
-  fsync_dir(dir);
+  common::replace_file_durably(final_name, bytes);
   // Older snapshots are superseded once the new one is durable.
   for (const fs::path& old : sorted_files(dir, ".snap")) {
     if (old != final_name) fs::remove(old);
@@ -606,7 +578,7 @@ void WalStorage::drop_segments_up_to(raft::Index index) {
     it = segment_last_index_.erase(it);
     dropped = true;
   }
-  if (dropped) fsync_dir(dir_ / "wal");
+  if (dropped) common::sync_directory(dir_ / "wal");
 }
 
 }  // namespace raftfl::storage

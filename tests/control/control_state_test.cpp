@@ -227,6 +227,14 @@ TEST(ControlState, RoundMaskSeedIsAPureFunction) {
   EXPECT_NE(round_mask_seed(42, 7), round_mask_seed(43, 7));
 }
 
+// Every worker derives its exchange mask from this seed: a change here would make nodes of
+// different versions disagree, so the values are pinned.
+TEST(ControlState, RoundMaskSeedIsPinned) {
+  EXPECT_EQ(round_mask_seed(0, 0), 0xe220a8397b1dcdafULL);
+  EXPECT_EQ(round_mask_seed(42, 7), 0xcbbd05c7de73a889ULL);
+  EXPECT_EQ(round_mask_seed(~0ULL, 123456789), 0x8c864518b443853aULL);
+}
+
 std::vector<NodeId> ids(NodeId n) {
   std::vector<NodeId> v;
   for (NodeId id = 1; id <= n; ++id) v.push_back(id);

@@ -329,6 +329,25 @@ TEST(Matcher, RejectsMalformedInput) {
   expect_valid({1, 2, 3}, match_round({1, 2, 3}, uniform(3, 1.0), history, {0.5, 1}, 1));
 }
 
+// PinnedOutputForASeed with a history: the idle choice and the unused-pair rule draw from
+// the stream too.
+TEST(Matcher, PinnedOutputOverRoundsWithAHistory) {
+  const auto nodes = ids(7);
+  const auto bw = pseudo_random(nodes.size(), 11);
+  std::deque<Matching> history;
+  std::vector<Matching> got;
+  for (std::uint64_t round = 1; round <= 3; ++round) {
+    got.push_back(match_round(nodes, bw, history, {0.5, 2}, 0x0123'4567'89ab'cdefULL + round));
+    history.push_back(got.back());
+  }
+  const std::vector<Matching> expected = {
+      {{{10, 30}, {20, 70}, {40, 60}}, {50}},
+      {{{10, 20}, {30, 70}, {50, 60}}, {40}},
+      {{{20, 40}, {30, 50}, {60, 70}}, {10}},
+  };
+  EXPECT_EQ(got, expected);
+}
+
 void expect_doubly_stochastic_symmetric(const Eigen::MatrixXd& w) {
   EXPECT_TRUE(w.isApprox(w.transpose()));
   for (Eigen::Index i = 0; i < w.rows(); ++i) {

@@ -18,9 +18,9 @@
 
 #include "hostile_input_fixture.hpp"
 #include "raftfl/net/framing.hpp"
+#include "raftfl/net/handshake.hpp"
 #include "raftfl/net/transport.hpp"
 #include "raftfl/raft/little_endian.hpp"
-#include "raftfl/wire/handshake_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
 
 namespace raftfl::net {
@@ -36,7 +36,7 @@ std::string flatten(OutgoingFrame frame) {
 
 std::string hello_frame(std::uint64_t cluster, std::uint64_t node, std::uint64_t expected) {
   auto m = std::make_unique<capnp::MallocMessageBuilder>();
-  wire::encode_hello({wire::kProtocolVersion, cluster, node, expected}, *m);
+  encode_hello({kProtocolVersion, cluster, node, expected}, *m);
   return flatten(make_frame(std::move(m)));
 }
 

@@ -1,5 +1,6 @@
 // One suite, every transport: order per connection, 64 MiB messages, reconnect after a
-// peer restarts, backpressure, refused handshakes, and oversize frames refused.
+// peer restarts, backpressure, refused handshakes, oversize frames refused, and what the
+// receive handler's exceptions do.
 #include <asio/io_context.hpp>
 #include <capnp/message.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include "io_context_test_support.hpp"
 #include "raftfl/net/transport.hpp"
+#include "raftfl/raft/types.hpp"
 #include "raftfl/wire/raft_codec.hpp"
 
 namespace raftfl::net {
@@ -61,8 +63,10 @@ class TransportConformance : public ::testing::TestWithParam<std::string> {
   }
 
   void start(Transport& t, std::vector<Received>& inbox) {
-    t.start([&inbox](NodeId from, capnp::MessageReader& reader) {
-      inbox.push_back({from, wire::decode_raft_message(reader)});
+    t.start([this, &inbox](NodeId from, capnp::MessageReader& reader) {
+      auto message = wire::decode_raft_message(reader);
+      if (inspect_) inspect_(message);
+      inbox.push_back({from, std::move(message)});
     });
   }
 
@@ -96,6 +100,8 @@ class TransportConformance : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Transport> a_, b_;
   std::uint16_t port_a_ = 0, port_b_ = 0;
   std::vector<Received> inbox_a_, inbox_b_;
+  // Sees every message before it is kept; may throw, as a node's handler can.
+  std::function<void(const raft::Message&)> inspect_;
 };
 
 TEST_P(TransportConformance, DeliversInOrderBothWays) {
@@ -204,6 +210,41 @@ TEST_P(TransportConformance, RefusesAnUnknownNode) {
   start(*b_, inbox_b_);
   ASSERT_TRUE(run_until([&] { return b_->stats().connections_refused >= 1; }));
   EXPECT_FALSE(a_->connected(2));
+}
+
+// The receive handler's exceptions (transport.hpp): only a decode error refuses a message.
+TEST_P(TransportConformance, AnInvariantViolationInTheHandlerLeavesRun) {
+  make_pair();
+  inspect_ = [](const raft::Message& m) {
+    if (m.commit == 2) throw raft::InvariantViolation("AppendEntries conflicts with committed entry 2");
+  };
+  ASSERT_TRUE(a_->send(2, numbered_message(1)));
+  ASSERT_TRUE(a_->send(2, numbered_message(2)));
+  try {
+    run_until([] { return false; }, 3s);
+    ADD_FAILURE() << "run() went on after the violation; frames rejected: " << b_->stats().frames_rejected;
+  } catch (const raft::InvariantViolation& e) {
+    EXPECT_STREQ(e.what(), "AppendEntries conflicts with committed entry 2");
+  }
+  EXPECT_EQ(inbox_b_.size(), 1u);
+  EXPECT_EQ(b_->stats().frames_rejected, 0u);
+}
+
+TEST_P(TransportConformance, ADecodeErrorInTheHandlerRefusesTheMessageOnly) {
+  make_pair();
+  inspect_ = [](const raft::Message& m) {
+    if (m.commit == 1) throw wire::DecodeError("entry 1 holds no command");
+  };
+  ASSERT_TRUE(a_->send(2, numbered_message(1)));
+  ASSERT_TRUE(run_until([&] { return b_->stats().frames_rejected == 1; }));
+  // TCP closed the connection and node 1 dials again; ZeroMQ kept it. Either way node 2
+  // hears from node 1 again.
+  std::uint64_t seq = 100;
+  ASSERT_TRUE(run_until([&] {
+    if (a_->connected(2) && b_->connected(1) && inbox_b_.empty()) a_->send(2, numbered_message(++seq));
+    return !inbox_b_.empty();
+  }));
+  EXPECT_EQ(b_->stats().frames_rejected, 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, TransportConformance, ::testing::Values(std::string("tcp"), std::string("zmq")),

@@ -16,8 +16,8 @@
 
 #include "hostile_input_fixture.hpp"
 #include "net/zmq/zmq_wire.hpp"
+#include "raftfl/net/handshake.hpp"
 #include "raftfl/net/transport.hpp"
-#include "raftfl/wire/handshake_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
 
 namespace raftfl::net {
@@ -36,7 +36,7 @@ Parts to_parts(Kind kind, std::uint32_t tag, capnp::MessageBuilder& message) {
 
 Parts hello(std::uint64_t cluster, std::uint64_t node, std::uint64_t expected, std::uint32_t tag = 1) {
   capnp::MallocMessageBuilder m;
-  wire::encode_hello({wire::kProtocolVersion, cluster, node, expected}, m);
+  encode_hello({kProtocolVersion, cluster, node, expected}, m);
   return to_parts(Kind::kHello, tag, m);
 }
 
@@ -61,7 +61,7 @@ std::string head(Kind kind, std::vector<std::uint32_t> sizes) {
 
 struct Reply {
   std::uint32_t tag = 0;
-  wire::HelloReply reply;
+  HelloReply reply;
 };
 
 std::optional<Reply> decode_reply(const Parts& parts) {
@@ -76,7 +76,7 @@ std::optional<Reply> decode_reply(const Parts& parts) {
     segments.push_back(copies.back());
   }
   capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments.data(), segments.size()));
-  return Reply{h.tag, wire::decode_hello_reply(reader)};
+  return Reply{h.tag, decode_hello_reply(reader)};
 }
 
 class RawDealer {

@@ -9,12 +9,8 @@ namespace raftfl::gossip {
 // the generator and the bounded-integer reduction are written out here rather than taken
 // from <random>, whose distributions are implementation-defined.
 
-// SplitMix64 (Steele, Lea, Flood 2014), used only to expand a 64-bit seed into generator
-// state: its outputs are well mixed even for seeds 0, 1, 2, ...
-std::uint64_t splitmix64_next(std::uint64_t& state);
-
 // xoshiro256** 1.0 (Blackman, Vigna 2018). State words are the first four SplitMix64
-// outputs of the seed, which can never all be zero.
+// outputs of the seed (common/splitmix64.hpp), which can never all be zero.
 class Xoshiro256StarStar {
  public:
   explicit Xoshiro256StarStar(std::uint64_t seed);

@@ -56,6 +56,16 @@ struct TransportStats {
 class Transport {
  public:
   // `message` is valid only during the call: it is read in place from the receive buffer.
+  //
+  // What the handler may throw, the same for every transport:
+  // - A decode error, kj::Exception (Cap'n Proto found the message malformed) or
+  //   wire::DecodeError (a codec did): the sender's fault. The message is refused: counted
+  //   in frames_rejected and logged; TCP closes the connection, ZeroMQ drops the message.
+  // - Anything else, raft::InvariantViolation above all: the receiver's own state is
+  //   broken, and refusing the message would let it carry on. The exception leaves the
+  //   io_context's run() (or poll(), run_one(), run_for()) that called the handler; the
+  //   transport may then only be stopped and destroyed. The node ends the process on it
+  //   (exit status 1, the message in its log).
   using ReceiveHandler = std::function<void(NodeId from, capnp::MessageReader& message)>;
 
   virtual ~Transport() = default;

@@ -79,8 +79,7 @@ class Worker {
   template <typename Job>
   asio::awaitable<std::invoke_result_t<Job&>> on_pool(Job job);
   void send_report(const gossip::RoundReport& report);
-  // The model and the round it completed, written atomically (temporary file, fsync,
-  // rename) so that a crash leaves the previous checkpoint or the new one, never half.
+  // The model and the round it completed (node/checkpoint.hpp).
   void save_checkpoint(std::uint64_t round) const;
   // The round of the checkpoint loaded into the model, 0 when there is none.
   std::uint64_t load_checkpoint();

@@ -13,18 +13,20 @@
 #include <asio/write.hpp>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
-#include <kj/exception.h>
 
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 
+#include "decode_errors.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/framing.hpp"
+#include "raftfl/net/handshake.hpp"
 #include "raftfl/net/transport.hpp"
-#include "raftfl/wire/handshake_codec.hpp"
 
 namespace raftfl::net {
 namespace {
@@ -44,6 +46,21 @@ constexpr std::size_t kMaxHandshakeBytes = 64 << 10;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 
 void warn(const std::string& text) { log::line(log::Level::kWarn, "tcp", text); }
+
+// The completion of the coroutines that run the receive handler: what the handler throws
+// besides a decode error leaves the io_context's run() (transport.hpp), as it does from
+// the ZeroMQ transport, whose handlers are plain ones. asio::detached would drop it.
+void rethrow(std::exception_ptr error) {
+  if (error) std::rethrow_exception(error);
+}
+
+// Checked, not thrown: a socket that refuses the option is one the peer has already reset,
+// whose handshake fails soon enough. An exception would end the accept loop, or, from a
+// dial loop, leave run().
+void set_no_delay(tcp::socket& socket) {
+  asio::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+}
 
 struct Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)), wake(socket.get_executor()) {
@@ -143,8 +160,8 @@ struct State : std::enable_shared_from_this<State> {
         if (ec != asio::error::operation_aborted) warn(std::string("accept failed: ") + ec.message());
         continue;
       }
-      socket.set_option(tcp::no_delay(true));
-      asio::co_spawn(self->context, inbound(self, std::make_shared<Connection>(std::move(socket))), asio::detached);
+      set_no_delay(socket);
+      asio::co_spawn(self->context, inbound(self, std::make_shared<Connection>(std::move(socket))), rethrow);
     }
   }
 
@@ -152,30 +169,14 @@ struct State : std::enable_shared_from_this<State> {
     auto done = std::make_shared<bool>(false);
     self->arm_handshake_timeout(conn, done);
     auto words = co_await read_frame(conn);
-    wire::HelloReply reply{false, self->options.self, ""};
-    wire::Hello hello;
-    if (words.size() == 0) {
-      reply.reason = "no valid hello";
-    } else {
-      try {
+    std::optional<Hello> hello;
+    HelloReply reply{false, self->options.self, "no valid hello"};
+    if (words.size() > 0) {
+      decode_error_of([&] {
         capnp::FlatArrayMessageReader reader(words, reader_options_for(words.size()));
-        hello = wire::decode_hello(reader);
-        if (hello.protocol_version != wire::kProtocolVersion)
-          reply.reason = "protocol version " + std::to_string(hello.protocol_version) + ", this node speaks " +
-                         std::to_string(wire::kProtocolVersion);
-        else if (hello.cluster_id != self->options.cluster_id)
-          reply.reason = "cluster id " + std::to_string(hello.cluster_id) + ", this node is in cluster " +
-                         std::to_string(self->options.cluster_id);
-        else if (hello.expected_peer != self->options.self)
-          reply.reason = "dialed node " + std::to_string(hello.expected_peer) + " but reached node " +
-                         std::to_string(self->options.self);
-        else if (!self->peers.contains(hello.node_id) || hello.node_id == self->options.self)
-          reply.reason = "node " + std::to_string(hello.node_id) + " is not a peer of this node";
-        else
-          reply.accepted = true;
-      } catch (const kj::Exception& e) {
-        reply.reason = "malformed hello";
-      }
+        hello = decode_hello(reader);
+      });
+      reply = admit_hello(hello, self->options);
     }
     if (!reply.accepted) {
       ++self->stats.connections_refused;
@@ -185,14 +186,14 @@ struct State : std::enable_shared_from_this<State> {
            reply.reason);
     }
     auto out = std::make_unique<capnp::MallocMessageBuilder>();
-    wire::encode_hello_reply(reply, *out);
+    encode_hello_reply(reply, *out);
     const bool written = co_await write_frame(conn, std::move(out));
     *done = true;
     if (!reply.accepted || !written || conn->closed || self->stopped) {
       conn->close();
       co_return;
     }
-    self->attach(hello.node_id, conn);
+    self->attach(hello->node_id, conn);
     co_await reader(self, conn);
     self->detach(conn);
   }
@@ -208,30 +209,25 @@ struct State : std::enable_shared_from_this<State> {
         auto conn = std::make_shared<Connection>(tcp::socket(self->context));
         auto [cec, ep] = co_await asio::async_connect(conn->socket, results, kAwait);
         if (!cec && !self->stopped) {
-          conn->socket.set_option(tcp::no_delay(true));
+          set_no_delay(conn->socket);
           auto done = std::make_shared<bool>(false);
           self->arm_handshake_timeout(conn, done);
           auto hello = std::make_unique<capnp::MallocMessageBuilder>();
-          wire::encode_hello({wire::kProtocolVersion, self->options.cluster_id, self->options.self, id}, *hello);
+          encode_hello(hello_to(self->options, id), *hello);
           if (co_await write_frame(conn, std::move(hello))) {
             auto words = co_await read_frame(conn);
             *done = true;
             if (words.size() > 0) {
-              try {
+              std::optional<HelloReply> reply;
+              decode_error_of([&] {
                 capnp::FlatArrayMessageReader reader(words, reader_options_for(words.size()));
-                const auto reply = wire::decode_hello_reply(reader);
-                if (!reply.accepted) {
-                  ++self->stats.connections_refused;
-                  warn(self->describe(id) + " refused our connection: " + reply.reason);
-                } else if (reply.node_id != id) {
-                  ++self->stats.connections_refused;
-                  warn(self->describe(id) + " answered as node " + std::to_string(reply.node_id));
-                } else {
-                  handshaken = true;
-                }
-              } catch (const kj::Exception&) {
+                reply = decode_hello_reply(reader);
+              });
+              const auto refusal = refusal_in(reply, id);
+              handshaken = refusal.empty();
+              if (!handshaken) {
                 ++self->stats.connections_refused;
-                warn(self->describe(id) + " sent a malformed handshake reply");
+                warn(self->describe(id) + " " + refusal);
               }
             }
           }
@@ -260,18 +256,13 @@ struct State : std::enable_shared_from_this<State> {
   bool deliver(const std::shared_ptr<Connection>& conn, kj::ArrayPtr<const capnp::word> words) {
     ++stats.frames_received;
     stats.bytes_received += words.size() * sizeof(capnp::word) + kFrameHeaderBytes;
-    try {
+    const auto refused = decode_error_of([&] {
       capnp::FlatArrayMessageReader reader(words, reader_options_for(words.size()));
       if (handler) handler(conn->peer, reader);
-      return true;
-    } catch (const kj::Exception& e) {
-      ++stats.frames_rejected;
-      warn("malformed frame from " + describe(conn->peer) + ": " + std::string(e.getDescription().cStr()) +
-           "; closing the connection");
-    } catch (const std::exception& e) {
-      ++stats.frames_rejected;
-      warn("frame from " + describe(conn->peer) + " refused: " + e.what() + "; closing the connection");
-    }
+    });
+    if (!refused) return true;
+    ++stats.frames_rejected;
+    warn("frame from " + describe(conn->peer) + " refused: " + *refused + "; closing the connection");
     return false;
   }
 
@@ -388,7 +379,7 @@ class TcpTransport final : public Transport {
     state_->handler = std::move(handler);
     asio::co_spawn(state_->context, State::accept_loop(state_), asio::detached);
     for (auto& [id, peer] : state_->peers) {
-      if (state_->options.self < id) asio::co_spawn(state_->context, State::dial_loop(state_, id), asio::detached);
+      if (state_->options.self < id) asio::co_spawn(state_->context, State::dial_loop(state_, id), rethrow);
     }
   }
 

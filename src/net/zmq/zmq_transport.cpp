@@ -21,23 +21,24 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <capnp/message.h>
 #include <kj/array.h>
-#include <kj/exception.h>
 
 #include <atomic>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 #include <zmq.hpp>
 
+#include "decode_errors.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/framing.hpp"
+#include "raftfl/net/handshake.hpp"
 #include "raftfl/net/transport.hpp"
-#include "raftfl/wire/handshake_codec.hpp"
 #include "zmq_wire.hpp"
 
 namespace raftfl::net {
@@ -419,38 +420,23 @@ struct State : std::enable_shared_from_this<State> {
   }
 
   void handle_hello(const std::string& routing_id, const zmqwire::Head& head) {
-    wire::HelloReply reply{false, options.self, ""};
-    wire::Hello hello;
-    try {
+    std::optional<Hello> hello;
+    decode_error_of([&] {
       segments.assemble(parts.data() + 2, head.segments);
       capnp::SegmentArrayMessageReader reader(segments.segments(), reader_options_for(segments.words));
-      hello = wire::decode_hello(reader);
-      if (hello.protocol_version != wire::kProtocolVersion)
-        reply.reason = "protocol version " + std::to_string(hello.protocol_version) + ", this node speaks " +
-                       std::to_string(wire::kProtocolVersion);
-      else if (hello.cluster_id != options.cluster_id)
-        reply.reason = "cluster id " + std::to_string(hello.cluster_id) + ", this node is in cluster " +
-                       std::to_string(options.cluster_id);
-      else if (hello.expected_peer != options.self)
-        reply.reason = "dialed node " + std::to_string(hello.expected_peer) + " but reached node " +
-                       std::to_string(options.self);
-      else if (!peers.contains(hello.node_id) || hello.node_id == options.self)
-        reply.reason = "node " + std::to_string(hello.node_id) + " is not a peer of this node";
-      else
-        reply.accepted = true;
-    } catch (const kj::Exception&) {
-      reply.reason = "malformed hello";
-    }
+      hello = decode_hello(reader);
+    });
+    const auto reply = admit_hello(hello, options);
     if (!reply.accepted) {
       refuse(routing_id, head.tag, reply.reason);
       return;
     }
-    Peer& peer = peers.at(hello.node_id);
+    Peer& peer = peers.at(hello->node_id);
     forget(routing_id);
     // A peer that reconnected or restarted replaces its old connection, as over TCP.
     if (!peer.routing_id.empty()) admitted.erase(peer.routing_id);
     peer.routing_id = routing_id;
-    admitted[routing_id] = hello.node_id;
+    admitted[routing_id] = hello->node_id;
     send_reply(routing_id, head.tag, reply);
   }
 
@@ -470,9 +456,9 @@ struct State : std::enable_shared_from_this<State> {
     admitted.erase(it);
   }
 
-  void send_reply(const std::string& routing_id, std::uint32_t tag, const wire::HelloReply& reply) {
+  void send_reply(const std::string& routing_id, std::uint32_t tag, const HelloReply& reply) {
     capnp::MallocMessageBuilder out;
-    wire::encode_hello_reply(reply, out);
+    encode_hello_reply(reply, out);
     // A ROUTER drops what it cannot route: the connection went (the dialer reconnects and
     // says Hello again), or its pipe is full (a dialer that does not read its replies).
     send_small(router, routing_id, Kind::kHelloReply, tag, out);
@@ -482,23 +468,26 @@ struct State : std::enable_shared_from_this<State> {
     ++stats.frames_received;
     stats.bytes_received += head.body_bytes;
     if (!handler) return;
-    delivering = true;
-    try {
+    // Also when the handler's exception leaves: stop() may have been called inside it.
+    struct Delivering {
+      State& s;
+      explicit Delivering(State& state) : s(state) { s.delivering = true; }
+      ~Delivering() {
+        s.delivering = false;
+        if (s.drop_handler) {
+          s.drop_handler = false;
+          s.handler = nullptr;
+        }
+      }
+    } delivering_now(*this);
+    const auto refused = decode_error_of([&] {
       segments.assemble(parts.data() + 2, head.segments);
       capnp::SegmentArrayMessageReader reader(segments.segments(), reader_options_for(segments.words));
       handler(from, reader);
-    } catch (const kj::Exception& e) {
-      ++stats.frames_rejected;
-      warn("malformed message from " + describe(from) + ": " + std::string(e.getDescription().cStr()) + "; dropped");
-    } catch (const std::exception& e) {
-      ++stats.frames_rejected;
-      warn("message from " + describe(from) + " refused: " + e.what() + "; dropped");
-    }
-    delivering = false;
-    if (drop_handler) {
-      drop_handler = false;
-      handler = nullptr;
-    }
+    });
+    if (!refused) return;
+    ++stats.frames_rejected;
+    warn("message from " + describe(from) + " refused: " + *refused + "; dropped");
   }
 
   // ---- sending (DEALER per peer) ----
@@ -577,22 +566,17 @@ struct State : std::enable_shared_from_this<State> {
       parts.clear();
       return;
     }
-    try {
+    std::optional<HelloReply> reply;
+    decode_error_of([&] {
       segments.assemble(parts.data() + 1, head.segments);
       capnp::SegmentArrayMessageReader reader(segments.segments(), reader_options_for(segments.words));
-      const auto reply = wire::decode_hello_reply(reader);
-      if (!reply.accepted) {
-        ++stats.connections_refused;
-        warn(describe(id) + " refused our connection: " + reply.reason);
-      } else if (reply.node_id != id) {
-        ++stats.connections_refused;
-        warn(describe(id) + " answered as node " + std::to_string(reply.node_id));
-      } else {
-        peer.admitted = true;
-      }
-    } catch (const kj::Exception&) {
+      reply = decode_hello_reply(reader);
+    });
+    const auto refusal = refusal_in(reply, id);
+    peer.admitted = refusal.empty();
+    if (!peer.admitted) {
       ++stats.connections_refused;
-      warn(describe(id) + " sent a malformed handshake reply");
+      warn(describe(id) + " " + refusal);
     }
     parts.clear();
   }
@@ -618,7 +602,7 @@ struct State : std::enable_shared_from_this<State> {
       }
       if (peer.hello_due) {
         capnp::MallocMessageBuilder hello;
-        wire::encode_hello({wire::kProtocolVersion, options.cluster_id, options.self, peer.endpoint.id}, hello);
+        encode_hello(hello_to(options, peer.endpoint.id), hello);
         if (!send_small(peer.dealer, {}, Kind::kHello, peer.epoch, hello)) break;
         peer.hello_due = false;
         peer.awaiting_reply = true;
