@@ -6,7 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "commands.hpp"
@@ -33,29 +37,37 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
+// The command line offers the configuration's own names, so an unknown one is a bug.
+template <typename Kind>
+Kind kind_of(std::string_view name) {
+  std::optional<Kind> kind = node::kind_from_string<Kind>(name);
+  if (!kind) throw std::invalid_argument("unknown name \"" + std::string(name) + "\"");
+  return *kind;
+}
+
 }  // namespace
 
 void configure_training_node(node::NodeConfig& c, const DemoOptions& o) {
   c.cluster_id = 7;
   c.training.enabled = true;
   c.training.dataset_dir = o.dataset_dir;
-  c.training.model = o.model;
+  c.training.model = kind_of<node::ModelKind>(o.model);
   c.training.rounds = static_cast<std::uint64_t>(o.rounds);
   c.training.local_steps = o.local_steps;
   c.training.consensus_rounds = static_cast<std::uint64_t>(o.consensus_rounds);
   c.training.batch_size = o.batch_size;
   c.training.learning_rate = o.learning_rate;
   c.training.momentum = o.momentum;
-  c.training.partition = o.alpha > 0 ? "dirichlet" : "iid";
+  c.training.partition = o.alpha > 0 ? node::PartitionKind::kDirichlet : node::PartitionKind::kIid;
   c.training.dirichlet_alpha = o.alpha > 0 ? o.alpha : 0.5;
   c.training.partition_seed = o.seed;
   c.training.model_seed = o.seed;
   c.training.train_subset = o.train_subset;
   c.training.eval_every = o.eval_every;
   c.training.eval_samples = o.eval_samples;
-  c.gossip.sparsifier = o.sparsifier;
+  c.gossip.sparsifier = kind_of<node::SparsifierKind>(o.sparsifier);
   c.gossip.density = o.density;
-  c.gossip.encoding = o.encoding;
+  c.gossip.encoding = kind_of<node::EncodingKind>(o.encoding);
   c.gossip.exchange_timeout = std::chrono::milliseconds(o.exchange_timeout_ms);
   // Training makes control entries rare: snapshot often enough that a restarted node
   // catches up from one.

@@ -27,16 +27,25 @@ std::uint64_t micros_since(Clock::time_point t) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
 }
 
+gossip::Sparsifier sparsifier_of(SparsifierKind kind) {
+  switch (kind) {
+    case SparsifierKind::kRandomK: return gossip::Sparsifier::kRandomK;
+    case SparsifierKind::kTopK: return gossip::Sparsifier::kTopK;
+    case SparsifierKind::kDense: break;
+  }
+  return gossip::Sparsifier::kDense;
+}
+
 gossip::ExchangeSpec spec_of(const GossipConfig& g) {
   gossip::ExchangeSpec spec;
-  spec.sparsifier = *gossip::parse_sparsifier(g.sparsifier);  // the config parser allows known names only
+  spec.sparsifier = sparsifier_of(g.sparsifier);
   spec.density = g.density;
-  spec.encoding = g.encoding == "bf16" ? gossip::Encoding::kBf16 : gossip::Encoding::kFp32;
+  spec.encoding = g.encoding == EncodingKind::kBf16 ? gossip::Encoding::kBf16 : gossip::Encoding::kFp32;
   return spec;
 }
 
-train::ModelKind model_kind(const std::string& name) {
-  return name == "mlp" ? train::ModelKind::kMlp : train::ModelKind::kCnn;
+train::ModelKind model_kind(ModelKind kind) {
+  return kind == ModelKind::kMlp ? train::ModelKind::kMlp : train::ModelKind::kCnn;
 }
 
 train::ImageSet first_images(train::ImageSet set, std::size_t count) {
@@ -94,7 +103,7 @@ Worker::Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config)
       wake_(io) {
   const auto& t = config_.training;
   const std::size_t nodes = config_.peers.size() + 1;
-  auto shards = t.partition == "iid"
+  auto shards = t.partition == PartitionKind::kIid
                     ? train::partition_iid(train_set_.count, nodes, t.partition_seed)
                     : train::partition_dirichlet(train_set_.labels, nodes, t.dirichlet_alpha, t.partition_seed,
                                                  t.min_samples_per_node);

@@ -55,7 +55,7 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
   o.customize = [](node::NodeConfig& c) {
     c.training.enabled = true;
     c.training.dataset_dir = RAFTFL_FASHION_MNIST_DIR;
-    c.training.model = "mlp";
+    c.training.model = node::ModelKind::kMlp;
     c.training.rounds = kRounds;
     c.training.local_steps = 8;
     c.training.batch_size = 32;
@@ -63,7 +63,7 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
     c.training.train_subset = 8000;
     c.training.dirichlet_alpha = 1.0;
     c.training.eval_every = 0;
-    c.gossip.sparsifier = "random-k";
+    c.gossip.sparsifier = node::SparsifierKind::kRandomK;
     c.gossip.density = 0.25;
     c.gossip.exchange_timeout = 3s;
     c.coordinator.start_grace = 3s;

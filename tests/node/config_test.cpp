@@ -808,14 +808,14 @@ TEST(NodeConfigTest, TrainingGossipCoordinatorDefaultsWhenAbsent) {
   const TrainingConfig& t = c.training;
   EXPECT_FALSE(t.enabled);
   EXPECT_EQ(t.dataset_dir, std::filesystem::path("/usr/share/datasets/fashion-mnist"));
-  EXPECT_EQ(t.model, "cnn");
+  EXPECT_EQ(t.model, ModelKind::kCnn);
   EXPECT_EQ(t.rounds, 100u);
   EXPECT_EQ(t.local_steps, 10);
   EXPECT_EQ(t.batch_size, 32);
   EXPECT_EQ(t.learning_rate, 0.05);
   EXPECT_EQ(t.momentum, 0.9);
   EXPECT_EQ(t.weight_decay, 0.0);
-  EXPECT_EQ(t.partition, "dirichlet");
+  EXPECT_EQ(t.partition, PartitionKind::kDirichlet);
   EXPECT_EQ(t.dirichlet_alpha, 0.5);
   EXPECT_EQ(t.partition_seed, 1u);
   EXPECT_EQ(t.min_samples_per_node, 64u);
@@ -825,9 +825,9 @@ TEST(NodeConfigTest, TrainingGossipCoordinatorDefaultsWhenAbsent) {
   EXPECT_EQ(t.eval_samples, 1000u);
   EXPECT_EQ(t.threads, 1);
   EXPECT_EQ(t.checkpoint_every, 10);
-  EXPECT_EQ(c.gossip.sparsifier, "random-k");
+  EXPECT_EQ(c.gossip.sparsifier, SparsifierKind::kRandomK);
   EXPECT_EQ(c.gossip.density, 0.1);
-  EXPECT_EQ(c.gossip.encoding, "fp32");
+  EXPECT_EQ(c.gossip.encoding, EncodingKind::kFp32);
   EXPECT_EQ(c.gossip.chunk_bytes, 1u << 20);
   EXPECT_EQ(c.gossip.exchange_timeout, 5000ms);
   EXPECT_EQ(c.coordinator.rounds_ahead, 2u);
@@ -847,14 +847,14 @@ TEST(NodeConfigTest, ParsesEveryTrainingGossipCoordinatorKey) {
   TrainingConfig& t = expected.training;
   t.enabled = true;
   t.dataset_dir = "/data/fashion";
-  t.model = "mlp";
+  t.model = ModelKind::kMlp;
   t.rounds = 250;
   t.local_steps = 3;
   t.batch_size = 64;
   t.learning_rate = 0.01;
   t.momentum = 0.5;
   t.weight_decay = 1e-4;
-  t.partition = "iid";
+  t.partition = PartitionKind::kIid;
   t.dirichlet_alpha = 0.3;
   t.partition_seed = 42;
   t.min_samples_per_node = 10;
@@ -864,9 +864,9 @@ TEST(NodeConfigTest, ParsesEveryTrainingGossipCoordinatorKey) {
   t.eval_samples = 500;
   t.threads = 4;
   t.checkpoint_every = 0;
-  expected.gossip.sparsifier = "top-k";
+  expected.gossip.sparsifier = SparsifierKind::kTopK;
   expected.gossip.density = 0.05;
-  expected.gossip.encoding = "bf16";
+  expected.gossip.encoding = EncodingKind::kBf16;
   expected.gossip.chunk_bytes = 65536;
   expected.gossip.exchange_timeout = 2500ms;
   expected.coordinator.rounds_ahead = 3;
@@ -888,7 +888,7 @@ TEST(NodeConfigTest, TrainingNumbersAcceptIntegersAndBoundaries) {
   EXPECT_EQ(c.training.learning_rate, 1.0);
   EXPECT_EQ(c.training.momentum, 0.999);
   EXPECT_EQ(c.gossip.density, 0.0);
-  EXPECT_EQ(c.gossip.sparsifier, "dense");
+  EXPECT_EQ(c.gossip.sparsifier, SparsifierKind::kDense);
   EXPECT_EQ(c.coordinator.bandwidth_threshold, 1000.0);
   EXPECT_EQ(parse(make_config({{"gossip.density", "1.0"}})).gossip.density, 1.0);
 }
@@ -902,7 +902,7 @@ TEST(NodeConfigTest, TrainingGossipCoordinatorRoundTripThroughToToml) {
   awkward.training.dirichlet_alpha = 1.0 / 3.0;
   awkward.training.dataset_dir = "/srv/da\"ta\\set";
   awkward.gossip.density = 0.05;
-  awkward.gossip.sparsifier = "dense";
+  awkward.gossip.sparsifier = SparsifierKind::kDense;
   awkward.coordinator.bandwidth_threshold = 123456789.125;
   awkward.coordinator.bandwidth_change = 1e-9;
   configs.push_back(awkward);
@@ -938,6 +938,58 @@ TEST(NodeConfigTest, TrainingMessagesAreExact) {
             "node.toml: training.enabled: must be true or false, not an integer");
   EXPECT_EQ(error_of(make_config({{"training.model", "\"resnet\""}})),
             "node.toml: training.model: must be one of \"cnn\", \"mlp\", not \"resnet\"");
+}
+
+// The key table drives the parser, the unknown-key check and to_toml; these hold it to
+// all three for every key, including ones added later.
+TEST(NodeConfigTest, EveryKeyOfTheTableIsParsed) {
+  ASSERT_FALSE(config_keys().empty());
+  for (const ConfigKey& k : config_keys()) {
+    std::string name = std::string(k.table) + "." + std::string(k.key);
+    EXPECT_THAT(error_of(make_config({{name, "[]"}})), StartsWith("node.toml: " + name + ": must be ")) << name;
+  }
+}
+
+TEST(NodeConfigTest, ToTomlWritesEveryKeyOfTheTable) {
+  std::string text = "\n" + to_toml(parse(make_config({})));
+  for (const ConfigKey& k : config_keys()) {
+    std::string table = "\n[" + std::string(k.table) + "]\n";
+    std::size_t at = text.find(table);
+    ASSERT_NE(at, std::string::npos) << k.table;
+    std::size_t end = text.find("\n[", at + table.size());
+    std::string section = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    EXPECT_THAT(section, HasSubstr("\n" + std::string(k.key) + " = ")) << k.table << "." << k.key;
+  }
+}
+
+TEST(NodeConfigTest, TableDescribesEveryKey) {
+  for (const ConfigKey& k : config_keys()) {
+    EXPECT_FALSE(k.type.empty()) << k.key;
+    EXPECT_FALSE(k.help.empty()) << k.key;
+  }
+  auto find = [](std::string_view table, std::string_view key) {
+    const auto& keys = config_keys();
+    return *std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.table == table && k.key == key; });
+  };
+  EXPECT_EQ(find("gossip", "sparsifier").type, "\"random-k\", \"top-k\", \"dense\"");
+  EXPECT_EQ(find("storage", "kind").type, "\"disk\" or \"memory\"");
+  EXPECT_EQ(find("coordinator", "rounds_ahead").range, "1 to 64");
+  EXPECT_EQ(find("raft", "max_inflight").range, "at least 1");
+  EXPECT_EQ(find("gossip", "density").range, "0 to 1");
+}
+
+TEST(NodeConfigTest, KindNamesRoundTrip) {
+  for (auto kind : {ModelKind::kCnn, ModelKind::kMlp}) EXPECT_EQ(kind_from_string<ModelKind>(to_string(kind)), kind);
+  for (auto kind : {PartitionKind::kDirichlet, PartitionKind::kIid})
+    EXPECT_EQ(kind_from_string<PartitionKind>(to_string(kind)), kind);
+  for (auto kind : {SparsifierKind::kRandomK, SparsifierKind::kTopK, SparsifierKind::kDense})
+    EXPECT_EQ(kind_from_string<SparsifierKind>(to_string(kind)), kind);
+  for (auto kind : {EncodingKind::kFp32, EncodingKind::kBf16})
+    EXPECT_EQ(kind_from_string<EncodingKind>(to_string(kind)), kind);
+  EXPECT_EQ(to_string(SparsifierKind::kTopK), "top-k");
+  EXPECT_EQ(to_string(StorageKind::kMemory), "memory");
+  EXPECT_EQ(kind_from_string<ModelKind>("resnet"), std::nullopt);
+  EXPECT_EQ(kind_from_string<TransportKind>("zmq"), TransportKind::kZmq);
 }
 
 }  // namespace

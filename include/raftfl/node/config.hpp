@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -16,6 +17,12 @@ namespace raftfl::node {
 
 enum class TransportKind { kTcp, kZmq };
 enum class StorageKind { kMemory, kDisk };
+// The configuration's own names for the training and gossip choices, so that it does not
+// depend on those libraries; the worker maps them onto theirs.
+enum class ModelKind { kCnn, kMlp };
+enum class PartitionKind { kDirichlet, kIid };
+enum class SparsifierKind { kRandomK, kTopK, kDense };
+enum class EncodingKind { kFp32, kBf16 };
 
 struct Endpoint {
   std::string host;  // without brackets, also for IPv6
@@ -32,20 +39,18 @@ struct PeerConfig {
   bool operator==(const PeerConfig&) const = default;
 };
 
-// [training]: the worker (docs/ARCHITECTURE.md, "A round", step 2). Names are kept as text here so
-// that the configuration does not depend on the training and gossip libraries; the parser
-// accepts only the values listed.
+// [training]: the worker (docs/ARCHITECTURE.md, "A round", step 2).
 struct TrainingConfig {
   bool enabled = false;  // false: a control-plane-only node (no worker, no coordinator)
   std::filesystem::path dataset_dir = "/usr/share/datasets/fashion-mnist";
-  std::string model = "cnn";  // "cnn" | "mlp"
+  ModelKind model = ModelKind::kCnn;
   std::uint64_t rounds = 100;
   int local_steps = 10;  // SGD steps per round, before the exchange
   int batch_size = 32;
   double learning_rate = 0.05;
   double momentum = 0.9;
   double weight_decay = 0.0;
-  std::string partition = "dirichlet";  // "dirichlet" | "iid"
+  PartitionKind partition = PartitionKind::kDirichlet;
   double dirichlet_alpha = 0.5;
   std::uint64_t partition_seed = 1;
   std::size_t min_samples_per_node = 64;
@@ -66,9 +71,9 @@ struct TrainingConfig {
 
 // [gossip]: the exchange with the round's peer.
 struct GossipConfig {
-  std::string sparsifier = "random-k";  // "random-k" | "top-k" | "dense"
+  SparsifierKind sparsifier = SparsifierKind::kRandomK;
   double density = 0.1;
-  std::string encoding = "fp32";  // "fp32" | "bf16"
+  EncodingKind encoding = EncodingKind::kFp32;
   std::size_t chunk_bytes = std::size_t{1} << 20;
   std::chrono::milliseconds exchange_timeout{5000};
   // The reference of `bench tta`: every worker sends its dense model to every other
@@ -159,7 +164,28 @@ std::string to_toml(const NodeConfig& config);
 // the reason alone, without source or key.
 Endpoint parse_endpoint(std::string_view text);
 
+// The names the configuration file uses.
 std::string_view to_string(TransportKind kind);
 std::string_view to_string(StorageKind kind);
+std::string_view to_string(ModelKind kind);
+std::string_view to_string(PartitionKind kind);
+std::string_view to_string(SparsifierKind kind);
+std::string_view to_string(EncodingKind kind);
+
+// The inverse of to_string, for options that take the same names (e.g. the demo's
+// command line); nullopt for any other text. Defined for the six kinds above.
+template <typename Kind>
+std::optional<Kind> kind_from_string(std::string_view text);
+
+// One key of the configuration file as the parser knows it, for documentation and for
+// tests that must cover every key; [[peers]] entries are not in it.
+struct ConfigKey {
+  std::string_view table;
+  std::string_view key;
+  std::string type;  // "integer", "number", "boolean", "string", "address", or the choices
+  std::string range;      // "1 to 64", "at least 1"; empty when the type says it all
+  std::string_view help;
+};
+const std::vector<ConfigKey>& config_keys();
 
 }  // namespace raftfl::node
