@@ -18,7 +18,10 @@
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/message_router.hpp"
+#include "raftfl/node/node_io.hpp"
+#include "raftfl/node/raft_driver.hpp"
+#include "raftfl/node/replicated_state.hpp"
 #include "raftfl/node/training_roles.hpp"
 
 namespace raftfl::app {
@@ -64,15 +67,19 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   net::Reactor reactor(reactor_options);
   auto& io = reactor.context();
 
-  std::unique_ptr<node::RaftNode> raft_node;
+  // The state and the router outlive the driver, whose callbacks they hold.
+  node::ReplicatedState state;
+  node::MessageRouter router(config.cluster_id, config.id);
+  std::unique_ptr<node::RaftDriver> raft_node;
   std::unique_ptr<node::AdminServer> admin;
   std::unique_ptr<node::TrainingRoles> roles;
   try {
-    raft_node = std::make_unique<node::RaftNode>(io, config);
+    raft_node = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config), node::make_transport(io, config),
+                                                   state, router);
     admin = std::make_unique<node::AdminServer>(io, *raft_node, config.admin);
     if (config.training.enabled) {
       try {
-        roles = training(io, *raft_node, *admin, config);
+        roles = training(io, *raft_node, state, router, *admin, config);
       } catch (const node::TrainingSetupError& e) {
         std::fprintf(stderr, "raftfl: %s: %s\n", name.c_str(), e.what());
         return kExitUsage;
