@@ -22,7 +22,8 @@ void ReplicatedState::apply(const raft::Entry& e) {
     if (control_callback_) control_callback_(*command, result);
   } catch (const wire::DecodeError& error) {
     // A newer node's entry kind lands here too.
-    log::line(log::Level::kWarn, "control", "entry " + std::to_string(e.index) + " skipped: " + std::string(error.what()));
+    log::line(log::Level::kWarn, "control",
+              "entry " + std::to_string(e.index) + " skipped: " + std::string(error.what()));
   }
 }
 

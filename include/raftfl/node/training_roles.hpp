@@ -26,8 +26,9 @@ class TrainingRoles {
 };
 
 // Builds the roles and registers them with the node's parts (the router, the state's
-// control callback, the driver's leadership callback, the admin status); throws TrainingSetupError for missing or unusable training
-// data, which the caller reports as bad configuration.
+// control callback, the driver's leadership callback, the admin status); throws
+// TrainingSetupError for missing or unusable training data, which the caller reports as
+// bad configuration.
 using TrainingRolesFactory =
     std::function<std::unique_ptr<TrainingRoles>(asio::io_context&, RaftDriver&, ReplicatedState&, MessageRouter&,
                                                  AdminServer&, const NodeConfig&)>;
