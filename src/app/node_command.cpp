@@ -18,7 +18,10 @@
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/message_router.hpp"
+#include "raftfl/node/node_io.hpp"
+#include "raftfl/node/raft_driver.hpp"
+#include "raftfl/node/replicated_state.hpp"
 #include "raftfl/node/training_roles.hpp"
 
 namespace raftfl::app {
@@ -64,21 +67,25 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   net::Reactor reactor(reactor_options);
   auto& io = reactor.context();
 
-  std::unique_ptr<node::RaftNode> raft_node;
+  // The state and the router outlive the driver, whose callbacks they hold.
+  node::ReplicatedState state;
+  node::MessageRouter router(config.cluster_id, config.id);
+  std::unique_ptr<node::RaftDriver> driver;
   std::unique_ptr<node::AdminServer> admin;
   std::unique_ptr<node::TrainingRoles> roles;
   try {
-    raft_node = std::make_unique<node::RaftNode>(io, config);
-    admin = std::make_unique<node::AdminServer>(io, *raft_node, config.admin);
+    driver = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config),
+                                                node::make_transport(io, config), state, router);
+    admin = std::make_unique<node::AdminServer>(io, *driver, config.admin);
     if (config.training.enabled) {
       try {
-        roles = training(io, *raft_node, *admin, config);
+        roles = training(io, *driver, state, router, *admin, config);
       } catch (const node::TrainingSetupError& e) {
         std::fprintf(stderr, "raftfl: %s: %s\n", name.c_str(), e.what());
         return kExitUsage;
       }
     }
-    raft_node->start();
+    driver->start();
     admin->start();
     if (roles) roles->start();
   } catch (const std::exception& e) {
@@ -97,13 +104,13 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
         [&]() -> asio::awaitable<void> {
           admin->stop();
           if (roles) roles->stop();
-          co_await raft_node->stop();
+          co_await driver->stop();
           reactor.stop();
         },
         asio::detached);
   });
   log::line(log::Level::kInfo, "node",
-            name + ": raft on " + config.listen.host + ":" + std::to_string(raft_node->listen_port()) + ", admin on " +
+            name + ": raft on " + config.listen.host + ":" + std::to_string(driver->listen_port()) + ", admin on " +
                 config.admin.host + ":" + std::to_string(admin->port()) + ", transport " +
                 (config.transport == node::TransportKind::kTcp ? "tcp" : "zmq") + ", storage " +
                 (config.storage == node::StorageKind::kDisk ? config.data_dir.string() : std::string("memory")));
@@ -120,7 +127,7 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   reactor.drain();
   admin.reset();
   roles.reset();  // joins the training thread
-  raft_node.reset();  // closes the storage after its last write
+  driver.reset();  // closes the storage after its last write
   log::line(log::Level::kInfo, "node", name + ": stopped");
   return kExitOk;
 }

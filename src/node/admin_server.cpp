@@ -14,6 +14,7 @@
 
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/common/log.hpp"
+#include "raftfl/node/node_status.hpp"
 
 namespace raftfl::node {
 namespace {
@@ -48,7 +49,7 @@ std::string error_json(std::string_view what) {
 
 }  // namespace
 
-AdminServer::AdminServer(asio::io_context& io, RaftNode& node, const Endpoint& listen)
+AdminServer::AdminServer(asio::io_context& io, RaftDriver& node, const Endpoint& listen)
     : io_(io), node_(node), load_(io, node), acceptor_(io) {
   tcp::resolver resolver(io);
   const tcp::endpoint ep = *resolver.resolve(listen.host, std::to_string(listen.port)).begin();
@@ -111,9 +112,9 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
   if (words.empty()) co_return error_json("empty command; try: status, put, get, bench, autoload");
   const std::string& cmd = words[0];
   if (cmd == "status" && words.size() == 1) {
-    co_return to_json(node_.status(), [this](JsonWriter& w) {
+    co_return to_json(node_status(node_, node_.state()), [this](JsonWriter& w) {
       w.key("control");
-      write_control(w, node_.control());
+      write_control(w, node_.state().control());
       if (status_extension_) status_extension_(w);
     });
   }
@@ -145,18 +146,18 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
       }
       if (!read.ok) co_return error_json("linearizable read failed: " + read.error);
     }
-    const auto value = node_.kv().get(words[1]);
+    const auto value = node_.state().kv().get(words[1]);
     JsonWriter w;
     w.begin_object().field("found", value.has_value());
     if (value) w.field("value", *value);
-    w.field("applied", node_.kv().applied()).field("stale", stale);
+    w.field("applied", node_.state().kv().applied()).field("stale", stale);
     if (!stale) w.field("read_index", read.index);
     co_return w.end_object().str();
   }
   if (cmd == "topology" && words.size() == 2) {
     std::uint64_t round = 0;
     if (!parse_number(words[1], round)) co_return error_json("usage: topology ROUND");
-    const auto* t = node_.control().topology(round);
+    const auto* t = node_.state().control().topology(round);
     if (t == nullptr) co_return error_json("no topology for round " + words[1] + " here (not yet committed, or dropped as old)");
     JsonWriter w;
     w.begin_object().field("ok", true);

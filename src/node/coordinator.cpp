@@ -28,7 +28,7 @@ constexpr std::size_t kRoundsKept = 256;
 
 }  // namespace
 
-Coordinator::Coordinator(asio::io_context& io, RaftNode& node, const NodeConfig& config)
+Coordinator::Coordinator(asio::io_context& io, RaftDriver& node, const NodeConfig& config)
     : io_(io), node_(node), config_(config), wake_(io) {}
 
 void Coordinator::stop() {
@@ -60,7 +60,7 @@ asio::awaitable<void> Coordinator::sleep(std::chrono::milliseconds d) {
 // destroys such a temporary twice (a known coroutine bug; it aborted in free()).
 asio::awaitable<void> Coordinator::run(std::uint64_t generation, raft::Term term) {
   const NodeId self = config_.id;
-  const auto& control = node_.control();
+  const auto& control = node_.state().control();
   const auto leader_since = Clock::now();
 
   // Claim the role. Applying raises first_round past every committed round, so rounds go
@@ -150,7 +150,7 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
   RoundSummary& s = it->second;
   if (fresh) {
     s.round = r.round;
-    if (const auto* t = node_.control().topology(r.round)) {
+    if (const auto* t = node_.state().control().topology(r.round)) {
       s.expected = t->matching.pairs.size() * 2 + t->matching.idle.size();
       s.spectral_gap = t->spectral_gap;
     }
@@ -180,7 +180,7 @@ bool Coordinator::behind(NodeId worker) const {
     // over, reports are on their way). Later, a worker that has never reported has just
     // started or come back: its process may still be loading, so it sits out until its
     // first report says it is in the cluster's round.
-    return progress_ > node_.control().coordinator().first_round + config_.coordinator.rounds_ahead;
+    return progress_ > node_.state().control().coordinator().first_round + config_.coordinator.rounds_ahead;
   }
   return it->second + config_.coordinator.rounds_ahead + kBehindSlack < progress_;
 }
@@ -200,7 +200,7 @@ void Coordinator::log_round(RoundSummary& s) {
 }
 
 void Coordinator::write_status(JsonWriter& w) const {
-  const auto& control = node_.control();
+  const auto& control = node_.state().control();
   w.begin_object();
   w.field("coordinating", coordinating_);
   w.field("coordinator", control.coordinator().leader).field("coordinator_term", control.coordinator().term);

@@ -10,9 +10,10 @@ namespace {
 
 class WorkerAndCoordinator final : public TrainingRoles {
  public:
-  WorkerAndCoordinator(asio::io_context& io, RaftNode& node, AdminServer& admin, const NodeConfig& config)
+  WorkerAndCoordinator(asio::io_context& io, RaftDriver& node, ReplicatedState& state, MessageRouter& router,
+                       AdminServer& admin, const NodeConfig& config)
       : worker_(make_worker(io, node, config)), coordinator_(io, node, config) {
-    wire(node, admin, config.id);
+    wire(node, state, router, admin, config.id);
   }
   void start() override { worker_->start(); }
   void stop() override {
@@ -21,7 +22,7 @@ class WorkerAndCoordinator final : public TrainingRoles {
   }
 
  private:
-  static std::unique_ptr<Worker> make_worker(asio::io_context& io, RaftNode& node, const NodeConfig& config) {
+  static std::unique_ptr<Worker> make_worker(asio::io_context& io, RaftDriver& node, const NodeConfig& config) {
     try {
       return std::make_unique<Worker>(io, node, config);
     } catch (const train::DatasetError& e) {
@@ -32,20 +33,18 @@ class WorkerAndCoordinator final : public TrainingRoles {
 
   // Control entries wake the worker and the coordinator, leadership moves the coordinator
   // role, model chunks go to the worker and reports to the coordinator.
-  void wire(RaftNode& node, AdminServer& admin, raft::NodeId self) {
+  void wire(RaftDriver& node, ReplicatedState& state, MessageRouter& router, AdminServer& admin, raft::NodeId self) {
     Worker& worker = *worker_;
     Coordinator& coordinator = coordinator_;
     node.on_leadership_change([&coordinator](bool leader) { coordinator.leadership_changed(leader); });
-    node.on_control_applied([&worker, &coordinator](const control::Command&, control::ApplyResult) {
+    state.on_control_applied([&worker, &coordinator](const control::Command&, control::ApplyResult) {
       worker.control_applied();
       coordinator.control_applied();
     });
-    node.on_message([&worker, &coordinator](net::NodeId from, wire::EnvelopeBody body, capnp::MessageReader& reader) {
-      if (body == wire::EnvelopeBody::kGossipChunk) {
-        worker.receive_chunk(from, reader);
-      } else if (body == wire::EnvelopeBody::kReport) {
-        coordinator.report(from, wire::decode_round_report(reader));
-      }
+    router.route(wire::EnvelopeBody::kGossipChunk,
+                 [&worker](net::NodeId from, capnp::MessageReader& reader) { worker.receive_chunk(from, reader); });
+    router.route(wire::EnvelopeBody::kReport, [&coordinator](net::NodeId from, capnp::MessageReader& reader) {
+      coordinator.report(from, wire::decode_round_report(reader));
     });
     worker.on_local_report([&coordinator, self](const gossip::RoundReport& r) { coordinator.report(self, r); });
     admin.extend_status([&worker, &coordinator](JsonWriter& w) {
@@ -70,9 +69,9 @@ class WorkerAndCoordinator final : public TrainingRoles {
 
 }  // namespace
 
-std::unique_ptr<TrainingRoles> make_training_roles(asio::io_context& io, RaftNode& node, AdminServer& admin,
-                                                   const NodeConfig& config) {
-  return std::make_unique<WorkerAndCoordinator>(io, node, admin, config);
+std::unique_ptr<TrainingRoles> make_training_roles(asio::io_context& io, RaftDriver& node, ReplicatedState& state,
+                                                   MessageRouter& router, AdminServer& admin, const NodeConfig& config) {
+  return std::make_unique<WorkerAndCoordinator>(io, node, state, router, admin, config);
 }
 
 }  // namespace raftfl::node

@@ -89,7 +89,7 @@ constexpr auto kCatchUpPoll = std::chrono::milliseconds(25);
 
 }  // namespace
 
-Worker::Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config)
+Worker::Worker(asio::io_context& io, RaftDriver& node, const NodeConfig& config)
     : io_(io),
       node_(node),
       config_(config),
@@ -204,7 +204,7 @@ void Worker::receive_chunk(net::NodeId from, capnp::MessageReader& reader) {
 asio::awaitable<const control::Topology*> Worker::wait_topology(control::Round& round) {
   for (;;) {
     if (stopping_) co_return nullptr;
-    const auto& control = node_.control();
+    const auto& control = node_.state().control();
     if (const auto* topology = control.topology(round)) co_return topology;
     // Far behind the others (restarted, or stalled): join where they are instead of
     // replaying rounds whose peers have moved on.
@@ -247,7 +247,7 @@ asio::awaitable<control::Round> Worker::first_round() {
   control::Round round = resume_after_ + 1;
   // The coordinator plans rounds_ahead rounds past the furthest one reported done, so the
   // cluster works on about last_round - rounds_ahead + 1.
-  const auto planned = node_.control().last_round();
+  const auto planned = node_.state().control().last_round();
   const auto ahead = config_.coordinator.rounds_ahead;
   if (planned > ahead && planned - ahead + 1 > round) {
     log::line(log::Level::kInfo, "worker",

@@ -12,7 +12,7 @@
 
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/node/load_generator.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/raft_driver.hpp"
 
 namespace raftfl::node {
 
@@ -26,7 +26,7 @@ namespace raftfl::node {
 //   autoload CLIENTS BYTES        background load whenever this node leads (0 stops)
 class AdminServer {
  public:
-  AdminServer(asio::io_context& io, RaftNode& node, const Endpoint& listen);
+  AdminServer(asio::io_context& io, RaftDriver& node, const Endpoint& listen);
   void start();
   void stop();
   std::uint16_t port() const { return port_; }
@@ -39,7 +39,7 @@ class AdminServer {
   asio::awaitable<std::string> handle(const std::string& line);
 
   asio::io_context& io_;
-  RaftNode& node_;
+  RaftDriver& node_;
   LoadGenerator load_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;

@@ -13,7 +13,7 @@
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/gossip/round_report.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/raft_driver.hpp"
 
 namespace raftfl::node {
 
@@ -39,7 +39,7 @@ struct RoundSummary {
 // entries, and gathers the workers' reports into per-round metrics.
 class Coordinator {
  public:
-  Coordinator(asio::io_context& io, RaftNode& node, const NodeConfig& config);
+  Coordinator(asio::io_context& io, RaftDriver& node, const NodeConfig& config);
 
   void leadership_changed(bool leader);
   void control_applied() { wake_.cancel(); }
@@ -58,7 +58,7 @@ class Coordinator {
   void log_round(RoundSummary& summary);
 
   asio::io_context& io_;
-  RaftNode& node_;
+  RaftDriver& node_;
   NodeConfig config_;
   asio::steady_timer wake_;
   std::uint64_t generation_ = 0;

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "raftfl/common/latency_histogram.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/raft_driver.hpp"
 
 namespace raftfl::node {
 
@@ -29,7 +29,7 @@ std::string to_json(const LoadResult& result);
 // from propose() to applied.
 class LoadGenerator {
  public:
-  LoadGenerator(asio::io_context& io, RaftNode& node) : io_(io), node_(node) {}
+  LoadGenerator(asio::io_context& io, RaftDriver& node) : io_(io), node_(node) {}
 
   // Runs `clients` clients for `seconds` against this node, which must be the leader.
   asio::awaitable<LoadResult> run(int clients, std::chrono::milliseconds duration, std::size_t payload_bytes);
@@ -47,7 +47,7 @@ class LoadGenerator {
   asio::awaitable<void> background_client(std::uint64_t generation, std::size_t payload_bytes);
 
   asio::io_context& io_;
-  RaftNode& node_;
+  RaftDriver& node_;
   std::uint64_t generation_ = 0;
   std::uint64_t session_base_ = 0;  // client ids of the running benchmark: base + client index
   bool stopped_ = false;

@@ -8,7 +8,9 @@
 
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/message_router.hpp"
+#include "raftfl/node/raft_driver.hpp"
+#include "raftfl/node/replicated_state.hpp"
 
 namespace raftfl::node {
 
@@ -23,10 +25,13 @@ class TrainingRoles {
   virtual void stop() = 0;
 };
 
-// Builds and wires the roles; throws TrainingSetupError for missing or unusable training
-// data, which the caller reports as bad configuration.
+// Builds the roles and registers them with the node's parts (the router, the state's
+// control callback, the driver's leadership callback, the admin status); throws
+// TrainingSetupError for missing or unusable training data, which the caller reports as
+// bad configuration.
 using TrainingRolesFactory =
-    std::function<std::unique_ptr<TrainingRoles>(asio::io_context&, RaftNode&, AdminServer&, const NodeConfig&)>;
+    std::function<std::unique_ptr<TrainingRoles>(asio::io_context&, RaftDriver&, ReplicatedState&, MessageRouter&,
+                                                 AdminServer&, const NodeConfig&)>;
 
 class TrainingSetupError : public std::runtime_error {
  public:
@@ -34,7 +39,7 @@ class TrainingSetupError : public std::runtime_error {
 };
 
 // The factory of the training executable (library raftfl_worker, which links LibTorch).
-std::unique_ptr<TrainingRoles> make_training_roles(asio::io_context& io, RaftNode& node, AdminServer& admin,
-                                                   const NodeConfig& config);
+std::unique_ptr<TrainingRoles> make_training_roles(asio::io_context& io, RaftDriver& node, ReplicatedState& state,
+                                                   MessageRouter& router, AdminServer& admin, const NodeConfig& config);
 
 }  // namespace raftfl::node

@@ -14,7 +14,7 @@
 #include "raftfl/gossip/exchange.hpp"
 #include "raftfl/gossip/round_report.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/raft_driver.hpp"
 #include "raftfl/train/idx_reader.hpp"
 #include "raftfl/train/models.hpp"
 #include "raftfl/train/training_pool.hpp"
@@ -45,7 +45,7 @@ class Worker {
  public:
   // Loads the dataset and this worker's shard; throws train::DatasetError (names the file
   // or the package) or std::invalid_argument for an impossible partition.
-  Worker(asio::io_context& io, RaftNode& node, const NodeConfig& config);
+  Worker(asio::io_context& io, RaftDriver& node, const NodeConfig& config);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -91,7 +91,7 @@ class Worker {
   }
 
   asio::io_context& io_;
-  RaftNode& node_;
+  RaftDriver& node_;
   NodeConfig config_;
   gossip::ExchangeSpec spec_;
   train::ImageSet train_set_;

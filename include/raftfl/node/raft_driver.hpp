@@ -4,6 +4,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -12,15 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "raftfl/common/json_writer.hpp"
 #include "raftfl/control/control_state.hpp"
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/net/transport.hpp"
 #include "raftfl/node/config.hpp"
-#include "raftfl/node/kv_state_machine.hpp"
+#include "raftfl/node/message_router.hpp"
+#include "raftfl/node/replicated_state.hpp"
 #include "raftfl/raft/raft.hpp"
 #include "raftfl/storage/storage.hpp"
-#include "raftfl/wire/gossip_codec.hpp"
 
 namespace raftfl::node {
 
@@ -38,45 +38,7 @@ struct ReadOutcome {
   raft::NodeId leader = raft::kNoNode;
 };
 
-struct MemberStatus {
-  raft::NodeId id = 0;
-  bool voter = true;
-  raft::Index match = 0;  // known on the leader only
-  raft::Index next = 0;
-  std::string state;      // probe / replicate / snapshot, on the leader; "self" for this node
-  bool connected = false;
-};
-
-struct NodeStatus {
-  raft::NodeId id = 0;
-  std::uint64_t cluster_id = 0;
-  std::string role;
-  raft::Term term = 0;
-  raft::NodeId leader = raft::kNoNode;
-  raft::Index commit = 0;
-  raft::Index applied = 0;
-  raft::Index first_index = 0;
-  raft::Index last_index = 0;
-  raft::Index snapshot_index = 0;
-  std::string transport;
-  std::string storage;
-  std::uint64_t kv_keys = 0;
-  std::uint64_t kv_digest = 0;
-  std::uint64_t proposals_pending = 0;
-  std::uint64_t persists = 0;  // durability barriers taken (group commits)
-  std::uint64_t persisted_entries = 0;
-  net::TransportStats transport_stats;
-  std::vector<MemberStatus> members;
-};
-
-// The status as one JSON object; `extension` adds fields before it closes.
-std::string to_json(const NodeStatus& status, const std::function<void(JsonWriter&)>& extension = {});
-// The control log's state as one JSON object (the status's "control" field), and a
-// round's plan as fields of an object the caller opened.
-void write_control(JsonWriter& out, const control::ControlState& control);
-void write_topology_fields(JsonWriter& out, const control::Topology& topology);
-
-// One node: the Raft engine driven on a reactor by coroutines (docs/ARCHITECTURE.md, "The node"):
+// Drives the Raft engine on a reactor by coroutines (docs/ARCHITECTURE.md, "The node"):
 //   - a tick loop on a steady_timer;
 //   - the Ready loop: send, persist, send what waited for the persist, apply, advance.
 //     While a persist runs, everything that arrives is stepped into the engine and the
@@ -85,17 +47,22 @@ void write_topology_fields(JsonWriter& out, const control::Topology& topology);
 //     allows max_inflight of them per follower).
 // With disk storage the writes run on a storage thread of their own, so that an fdatasync
 // never stalls the reactor; the Ready loop awaits its completion.
-class RaftNode {
+// The storage and the transport are handed in; committed entries go to `state`; the
+// driver takes the Raft body from `router`, which the transport feeds once started.
+class RaftDriver {
  public:
-  RaftNode(asio::io_context& io, NodeConfig config);
-  ~RaftNode();
-  RaftNode(const RaftNode&) = delete;
-  RaftNode& operator=(const RaftNode&) = delete;
+  RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<storage::Storage> storage,
+             std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router);
+  ~RaftDriver();
+  RaftDriver(const RaftDriver&) = delete;
+  RaftDriver& operator=(const RaftDriver&) = delete;
 
-  // Binds the transport (throws on a port in use) and starts the coroutines.
+  // Starts the transport (throws on a port in use) and the coroutines.
   void start();
   // Completes once `payload` is committed and applied (ok), or refused / overtaken.
   asio::awaitable<ProposeOutcome> propose(std::string payload);
+  // Proposes a control command; completes like propose().
+  asio::awaitable<ProposeOutcome> propose_control(const control::Command& command);
   // A linearizable read barrier (Raft dissertation section 6.4): completes once this node
   // has applied everything the leader had committed when the read arrived there, after a
   // heartbeat round confirmed it still led. Forwarded to the leader from a follower. Gives
@@ -104,36 +71,29 @@ class RaftNode {
   // Stops ticking, lets the write in flight finish, closes the transport and the storage.
   asio::awaitable<void> stop();
 
-  NodeStatus status() const;
-  const KvStateMachine& kv() const { return kv_; }
-  bool is_leader() const { return raft_->role() == raft::Role::kLeader; }
-  const NodeConfig& config() const { return config_; }
-  std::uint16_t listen_port() const { return transport_->listen_port(); }
   // Called on the reactor whenever this node becomes or stops being the leader.
   void on_leadership_change(std::function<void(bool)> callback) { leadership_callback_ = std::move(callback); }
 
-  // The control log (docs/ARCHITECTURE.md, "The control log"): its state as applied here, and a
-  // callback after each control entry is applied (also after a snapshot is installed,
-  // with a NoOp), on the reactor.
-  const control::ControlState& control() const { return control_; }
-  using ControlCallback = std::function<void(const control::Command&, control::ApplyResult)>;
-  void on_control_applied(ControlCallback callback) { control_callback_ = std::move(callback); }
-  // Proposes a control command; completes like propose().
-  asio::awaitable<ProposeOutcome> propose_control(const control::Command& command);
-
-  // Messages other than Raft's (model chunks, round reports) share the transport: they are
-  // handed to this handler, on the reactor; the reader is valid during the call only.
-  using MessageHandler = std::function<void(net::NodeId from, wire::EnvelopeBody body, capnp::MessageReader& reader)>;
-  void on_message(MessageHandler handler) { message_handler_ = std::move(handler); }
+  // Messages other than Raft's share the transport; they arrive through the router.
   bool send_message(net::NodeId to, std::unique_ptr<capnp::MessageBuilder> message) {
     return !stopping_ && transport_->send(to, std::move(message));
   }
   bool connected(net::NodeId peer) const { return transport_->connected(peer); }
+  std::uint16_t listen_port() const { return transport_->listen_port(); }
+
+  const ReplicatedState& state() const { return state_; }
+  const NodeConfig& config() const { return config_; }
+  const raft::Raft& raft() const { return *raft_; }
+  const net::Transport& transport() const { return *transport_; }
+  bool is_leader() const { return raft_->role() == raft::Role::kLeader; }
   raft::NodeId leader() const { return raft_->leader(); }
   raft::Index committed() const { return raft_->log().committed(); }
-  raft::Index applied() const { return kv_.applied(); }
+  raft::Index applied() const { return state_.applied(); }
   raft::Term term() const { return raft_->term(); }
   bool stopping() const { return stopping_; }
+  std::uint64_t proposals_pending() const { return pending_.size(); }
+  std::uint64_t persists() const { return persists_; }
+  std::uint64_t persisted_entries() const { return persisted_entries_; }
 
  private:
   struct Pending;
@@ -144,11 +104,8 @@ class RaftNode {
   asio::awaitable<void> ready_loop();
   asio::awaitable<void> on_storage(std::function<void()> work);
   void send_all(std::vector<raft::Message>& messages);
-  void receive(net::NodeId from, capnp::MessageReader& reader);
+  void step(net::NodeId from, capnp::MessageReader& reader);
   void apply(const raft::Entry& entry);
-  void restore_state(raft::Index index, std::string_view data);
-  std::string snapshot_state() const;
-  void complete_up_to(raft::Index applied);
   void fail_pending(const std::string& why);
   void answer_reads(std::vector<raft::ReadState>& states);
   void release_applied_reads();
@@ -159,11 +116,9 @@ class RaftNode {
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<net::Reactor> storage_reactor_;  // disk only
   std::unique_ptr<net::Transport> transport_;
+  ReplicatedState& state_;
+  MessageRouter& router_;
   std::unique_ptr<raft::Raft> raft_;
-  KvStateMachine kv_;
-  control::ControlState control_;
-  ControlCallback control_callback_;
-  MessageHandler message_handler_;
 
   asio::steady_timer tick_timer_;
   asio::steady_timer ready_wake_;

@@ -1,4 +1,4 @@
-#include "raftfl/node/raft_node.hpp"
+#include "raftfl/node/raft_driver.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -12,7 +12,6 @@
 
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
-#include "raftfl/storage/wal_storage.hpp"
 #include "raftfl/raft/little_endian.hpp"
 #include "raftfl/wire/control_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
@@ -22,34 +21,6 @@ namespace {
 
 constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
-
-std::unique_ptr<storage::Storage> open_storage(const NodeConfig& config) {
-  if (config.storage == StorageKind::kMemory) return std::make_unique<storage::MemoryStorage>();
-  auto wal = std::make_unique<storage::WalStorage>(config.data_dir, storage::WalStorage::Options{});
-  // A cut tail is an unfinished write, never an acknowledged one, except after bit rot in
-  // the last record: say how much went, so that an operator can tell the two apart.
-  if (wal->recovered_torn_bytes() > 0)
-    log::line(log::Level::kWarn, "storage",
-              config.data_dir.string() + ": cut " + std::to_string(wal->recovered_torn_bytes()) +
-                  " bytes of an unfinished write at the end of the log");
-  if (!wal->uses_io_uring())
-    log::line(log::Level::kInfo, "storage", "io_uring unavailable; writing with pwritev and fdatasync");
-  return wal;
-}
-
-net::TransportOptions transport_options(const NodeConfig& config) {
-  net::TransportOptions o;
-  o.cluster_id = config.cluster_id;
-  o.self = config.id;
-  o.listen_host = config.listen.host;
-  o.listen_port = config.listen.port;
-  for (const auto& p : config.peers) o.peers.push_back({p.id, p.address.host, p.address.port});
-  o.max_frame_bytes = config.max_frame_bytes;
-  o.send_queue_bytes = config.send_queue_bytes;
-  o.reconnect_min = config.reconnect_min;
-  o.reconnect_max = config.reconnect_max;
-  return o;
-}
 
 // A first segment that holds the whole message except the payloads referenced in place
 // (wire::RaftMessageBuilder), so that the rest is one segment and one gather-write entry.
@@ -63,13 +34,9 @@ std::size_t first_segment_words(const raft::Message& m) {
   return bytes / sizeof(capnp::word) + 1;
 }
 
-// A snapshot holds the operator's key/value map and the control state, in this frame:
-// tag, the key/value part's length, the key/value part, the control part.
-constexpr std::string_view kSnapshotTag{"RFLSNAP\x02", 8};
-
 }  // namespace
 
-struct RaftNode::Pending {
+struct RaftDriver::Pending {
   Pending(asio::io_context& io, raft::Index i, raft::Term t) : index(i), term(t), timer(io) {
     timer.expires_at(Clock::time_point::max());
   }
@@ -83,7 +50,7 @@ struct RaftNode::Pending {
   ProposeOutcome outcome;
 };
 
-struct RaftNode::PendingRead {
+struct RaftDriver::PendingRead {
   explicit PendingRead(asio::io_context& io) : timer(io) {}
   void finish(ReadOutcome o) {
     outcome = std::move(o);
@@ -96,36 +63,45 @@ struct RaftNode::PendingRead {
   bool done = false;
 };
 
-RaftNode::RaftNode(asio::io_context& io, NodeConfig config)
-    : io_(io), config_(std::move(config)), tick_timer_(io), ready_wake_(io), stopped_wake_(io) {
-  storage_ = open_storage(config_);
+RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<storage::Storage> storage,
+                       std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router)
+    : io_(io),
+      config_(std::move(config)),
+      storage_(std::move(storage)),
+      transport_(std::move(transport)),
+      state_(state),
+      router_(router),
+      tick_timer_(io),
+      ready_wake_(io),
+      stopped_wake_(io) {
   if (config_.storage == StorageKind::kDisk) {
     net::ReactorOptions ro;
     ro.name = "storage";
     storage_reactor_ = std::make_unique<net::Reactor>(ro);
     storage_reactor_->start();
   }
-  auto state = storage_->load();
-  if (!state.snapshot) {
+  auto persisted = storage_->load();
+  if (!persisted.snapshot) {
     // A brand-new node of a brand-new cluster: every configured node is a voter.
     auto boot = std::make_shared<raft::Snapshot>();
     boot->meta.config.voters.push_back(config_.id);
     for (const auto& p : config_.peers) boot->meta.config.voters.push_back(p.id);
     std::sort(boot->meta.config.voters.begin(), boot->meta.config.voters.end());
     storage_->save(boot, {}, nullptr);
-    state = storage_->load();
+    persisted = storage_->load();
   }
-  if (state.snapshot && !state.snapshot->data.empty()) restore_state(state.snapshot->meta.index, state.snapshot->data.view());
-  last_snapshot_index_ = state.snapshot ? state.snapshot->meta.index : 0;
-  latest_hard_state_ = synced_hard_state_ = state.hard_state;
-  raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(state));
-  transport_ = config_.transport == TransportKind::kTcp ? net::make_tcp_transport(io_, transport_options(config_))
-                                                        : net::make_zmq_transport(io_, transport_options(config_));
+  if (persisted.snapshot && !persisted.snapshot->data.empty())
+    state_.restore(persisted.snapshot->meta.index, persisted.snapshot->data.view());
+  last_snapshot_index_ = persisted.snapshot ? persisted.snapshot->meta.index : 0;
+  latest_hard_state_ = synced_hard_state_ = persisted.hard_state;
+  raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(persisted));
+  router_.route(wire::EnvelopeBody::kRaft,
+                [this](net::NodeId from, capnp::MessageReader& reader) { step(from, reader); });
   ready_wake_.expires_at(Clock::time_point::max());
   stopped_wake_.expires_at(Clock::time_point::max());
 }
 
-RaftNode::~RaftNode() {
+RaftDriver::~RaftDriver() {
   if (transport_) transport_->stop();
   if (storage_reactor_) {
     storage_reactor_->stop();
@@ -133,8 +109,10 @@ RaftNode::~RaftNode() {
   }
 }
 
-void RaftNode::start() {
-  transport_->start([this](net::NodeId from, capnp::MessageReader& reader) { receive(from, reader); });
+void RaftDriver::start() {
+  transport_->start([this](net::NodeId from, capnp::MessageReader& reader) {
+    if (!stopping_) router_.receive(from, reader);
+  });
   asio::co_spawn(io_, tick_loop(), [](std::exception_ptr error) {
     // A broken invariant met on a tick: without this the ticks would just stop.
     if (error) common::exit_on_failure("node", "fatal", error);
@@ -148,53 +126,14 @@ void RaftNode::start() {
   });
 }
 
-void RaftNode::receive(net::NodeId from, capnp::MessageReader& reader) {
-  if (stopping_) return;
-  wire::EnvelopeHeader header;
-  const auto body = wire::envelope_body(reader, &header);
-  if (body != wire::EnvelopeBody::kRaft) {
-    if (header.cluster_id != config_.cluster_id || header.receiver != config_.id || header.sender != from)
-      throw wire::DecodeError("envelope from node " + std::to_string(from) + " is misaddressed");
-    if (message_handler_) message_handler_(from, body, reader);
-    return;
-  }
-  raft::Message m = wire::decode_raft_message(reader, &header);
-  if (header.cluster_id != config_.cluster_id || header.receiver != config_.id || header.sender != from) {
-    throw wire::DecodeError("envelope from node " + std::to_string(from) + " names cluster " +
-                            std::to_string(header.cluster_id) + ", sender " + std::to_string(header.sender) +
-                            ", receiver " + std::to_string(header.receiver));
-  }
+void RaftDriver::step(net::NodeId, capnp::MessageReader& reader) {
+  // The router checked the envelope's addressing.
+  raft::Message m = wire::decode_raft_message(reader, nullptr);
   raft_->step(m);
   notify();
 }
 
-std::string RaftNode::snapshot_state() const {
-  const std::string kv = kv_.snapshot();
-  std::string out(kSnapshotTag);
-  raft::put_le<std::uint64_t>(out, kv.size());
-  out += kv;
-  out += wire::encode_control_snapshot(control_.data());
-  return out;
-}
-
-void RaftNode::restore_state(raft::Index index, std::string_view data) {
-  if (data.substr(0, kSnapshotTag.size()) != kSnapshotTag) {
-    // A snapshot from before the control log: the key/value map alone.
-    kv_.restore(index, data);
-    control_ = control::ControlState();
-  } else {
-    data.remove_prefix(kSnapshotTag.size());
-    if (data.size() < 8) throw std::runtime_error("snapshot: truncated");
-    const auto kv_size = raft::get_le<std::uint64_t>(data.data());
-    data.remove_prefix(8);
-    if (kv_size > data.size()) throw std::runtime_error("snapshot: truncated key/value part");
-    kv_.restore(index, data.substr(0, kv_size));
-    control_ = control::ControlState(wire::decode_control_snapshot(data.substr(kv_size)));
-  }
-  if (control_callback_) control_callback_(control::NoOp{}, control::ApplyResult::kApplied);
-}
-
-asio::awaitable<void> RaftNode::tick_loop() {
+asio::awaitable<void> RaftDriver::tick_loop() {
   auto next = Clock::now();
   while (!stopping_) {
     next += config_.tick;
@@ -206,7 +145,7 @@ asio::awaitable<void> RaftNode::tick_loop() {
   }
 }
 
-void RaftNode::send_all(std::vector<raft::Message>& messages) {
+void RaftDriver::send_all(std::vector<raft::Message>& messages) {
   for (auto& m : messages) {
     auto builder = std::make_unique<wire::RaftMessageBuilder>(static_cast<unsigned>(first_segment_words(m)));
     wire::encode_raft_message(m, config_.cluster_id, *builder);
@@ -217,7 +156,7 @@ void RaftNode::send_all(std::vector<raft::Message>& messages) {
   }
 }
 
-asio::awaitable<void> RaftNode::on_storage(std::function<void()> work) {
+asio::awaitable<void> RaftDriver::on_storage(std::function<void()> work) {
   if (!storage_reactor_) {
     work();
     co_return;
@@ -239,7 +178,7 @@ asio::awaitable<void> RaftNode::on_storage(std::function<void()> work) {
   if (error) std::rethrow_exception(error);
 }
 
-asio::awaitable<void> RaftNode::ready_loop() {
+asio::awaitable<void> RaftDriver::ready_loop() {
   for (;;) {
     if (!raft_->has_ready()) {
       if (stopping_) co_return;
@@ -278,7 +217,7 @@ asio::awaitable<void> RaftNode::ready_loop() {
     }
     send_all(rd.messages_after_persist);
     if (rd.snapshot) {
-      restore_state(rd.snapshot->meta.index, rd.snapshot->data.view());
+      state_.restore(rd.snapshot->meta.index, rd.snapshot->data.view());
       last_snapshot_index_ = rd.snapshot->meta.index;
       while (!pending_.empty() && pending_.front()->index <= rd.snapshot->meta.index) {
         pending_.front()->finish({false, pending_.front()->index, "overtaken by a snapshot; outcome unknown"});
@@ -292,20 +231,8 @@ asio::awaitable<void> RaftNode::ready_loop() {
   }
 }
 
-void RaftNode::apply(const raft::Entry& e) {
-  kv_.apply(e.index, e.type == raft::EntryType::kNormal ? e.data.view() : std::string_view());
-  if (e.type == raft::EntryType::kNormal && wire::is_control_payload(e.data.view())) {
-    try {
-      const auto command = wire::decode_control_command(e.data.view());
-      const auto result = control_.apply(*command);
-      if (control_callback_) control_callback_(*command, result);
-    } catch (const wire::DecodeError& error) {
-      // Every node skips the same malformed entry, so the states stay equal; a newer
-      // node's entry kind lands here too.
-      log::line(log::Level::kWarn, "control",
-                "entry " + std::to_string(e.index) + " skipped: " + std::string(error.what()));
-    }
-  }
+void RaftDriver::apply(const raft::Entry& e) {
+  state_.apply(e);
   while (!pending_.empty() && pending_.front()->index <= e.index) {
     auto& p = *pending_.front();
     if (p.index == e.index && p.term == e.term)
@@ -316,7 +243,7 @@ void RaftNode::apply(const raft::Entry& e) {
   }
 }
 
-void RaftNode::answer_reads(std::vector<raft::ReadState>& states) {
+void RaftDriver::answer_reads(std::vector<raft::ReadState>& states) {
   for (const auto& rs : states) {
     if (rs.context.size() != sizeof(std::uint64_t)) continue;
     const auto it = reads_.find(raft::get_le<std::uint64_t>(rs.context.view().data()));
@@ -325,10 +252,10 @@ void RaftNode::answer_reads(std::vector<raft::ReadState>& states) {
   release_applied_reads();
 }
 
-void RaftNode::release_applied_reads() {
+void RaftDriver::release_applied_reads() {
   for (auto it = reads_.begin(); it != reads_.end();) {
     auto& read = *it->second;
-    if (read.index && *read.index <= kv_.applied()) {
+    if (read.index && *read.index <= state_.applied()) {
       read.finish({true, *read.index, "", raft_->leader()});
       it = reads_.erase(it);
     } else {
@@ -337,20 +264,20 @@ void RaftNode::release_applied_reads() {
   }
 }
 
-void RaftNode::fail_pending(const std::string& why) {
+void RaftDriver::fail_pending(const std::string& why) {
   for (auto& p : pending_) p->finish({false, p->index, why, raft_->leader()});
   pending_.clear();
 }
 
-asio::awaitable<void> RaftNode::maybe_snapshot() {
-  if (config_.snapshot_every == 0 || kv_.applied() < last_snapshot_index_ + config_.snapshot_every) co_return;
-  if (!raft_->compact(kv_.applied(), raft::Payload(snapshot_state()))) co_return;
-  last_snapshot_index_ = kv_.applied();
+asio::awaitable<void> RaftDriver::maybe_snapshot() {
+  if (config_.snapshot_every == 0 || state_.applied() < last_snapshot_index_ + config_.snapshot_every) co_return;
+  if (!raft_->compact(state_.applied(), raft::Payload(state_.snapshot()))) co_return;
+  last_snapshot_index_ = state_.applied();
   auto snap = raft_->snapshot();
   co_await on_storage([&] { storage_->compact(snap); });
 }
 
-asio::awaitable<ProposeOutcome> RaftNode::propose(std::string payload) {
+asio::awaitable<ProposeOutcome> RaftDriver::propose(std::string payload) {
   if (stopping_) co_return ProposeOutcome{false, 0, "node is stopping", raft::kNoNode};
   const auto& log = raft_->log();
   if (log.last_index() - log.snapshot_index() >= config_.max_log_entries)
@@ -364,7 +291,7 @@ asio::awaitable<ProposeOutcome> RaftNode::propose(std::string payload) {
   co_return p->outcome;
 }
 
-asio::awaitable<ReadOutcome> RaftNode::read_barrier(std::chrono::milliseconds timeout) {
+asio::awaitable<ReadOutcome> RaftDriver::read_barrier(std::chrono::milliseconds timeout) {
   if (stopping_) co_return ReadOutcome{false, 0, "node is stopping", raft::kNoNode};
   const std::uint64_t id = ++next_read_id_;
   std::string context;
@@ -383,11 +310,11 @@ asio::awaitable<ReadOutcome> RaftNode::read_barrier(std::chrono::milliseconds ti
   co_return read->outcome;
 }
 
-asio::awaitable<ProposeOutcome> RaftNode::propose_control(const control::Command& command) {
+asio::awaitable<ProposeOutcome> RaftDriver::propose_control(const control::Command& command) {
   co_return co_await propose(wire::encode_control_command(command));
 }
 
-asio::awaitable<void> RaftNode::stop() {
+asio::awaitable<void> RaftDriver::stop() {
   if (!stopping_) {
     stopping_ = true;
     tick_timer_.cancel();
@@ -407,50 +334,6 @@ asio::awaitable<void> RaftNode::stop() {
     co_await on_storage([&] { storage_->save(nullptr, {}, &latest_hard_state_); });
     synced_hard_state_ = latest_hard_state_;
   }
-}
-
-NodeStatus RaftNode::status() const {
-  NodeStatus s;
-  s.id = config_.id;
-  s.cluster_id = config_.cluster_id;
-  s.role = raft::to_string(raft_->role());
-  s.term = raft_->term();
-  s.leader = raft_->leader();
-  s.commit = raft_->log().committed();
-  s.applied = kv_.applied();
-  s.first_index = raft_->log().first_index();
-  s.last_index = raft_->log().last_index();
-  s.snapshot_index = raft_->log().snapshot_index();
-  s.transport = config_.transport == TransportKind::kTcp ? "tcp" : "zmq";
-  s.storage = config_.storage == StorageKind::kDisk ? "disk" : "memory";
-  s.kv_keys = kv_.size();
-  s.kv_digest = kv_.digest();
-  s.proposals_pending = pending_.size();
-  s.persists = persists_;
-  s.persisted_entries = persisted_entries_;
-  s.transport_stats = transport_->stats();
-  auto add = [&](raft::NodeId id, bool voter) {
-    MemberStatus m;
-    m.id = id;
-    m.voter = voter;
-    if (id == config_.id) {
-      m.state = "self";
-      m.match = raft_->log().last_index();
-      m.next = m.match + 1;
-      m.connected = true;
-    } else {
-      m.connected = transport_->connected(id);
-      if (const auto* pr = raft_->progress(id)) {
-        m.match = pr->match;
-        m.next = pr->next;
-        m.state = raft::to_string(pr->state);
-      }
-    }
-    s.members.push_back(std::move(m));
-  };
-  for (auto id : raft_->config().voters) add(id, true);
-  for (auto id : raft_->config().learners) add(id, false);
-  return s;
 }
 
 }  // namespace raftfl::node

@@ -1,0 +1,55 @@
+#include "raftfl/node/node_status.hpp"
+
+#include "raftfl/node/raft_driver.hpp"
+#include "raftfl/node/replicated_state.hpp"
+
+namespace raftfl::node {
+
+NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state) {
+  const auto& config = driver.config();
+  const auto& raft = driver.raft();
+  const auto& transport = driver.transport();
+  NodeStatus s;
+  s.id = config.id;
+  s.cluster_id = config.cluster_id;
+  s.role = raft::to_string(raft.role());
+  s.term = raft.term();
+  s.leader = raft.leader();
+  s.commit = raft.log().committed();
+  s.applied = state.applied();
+  s.first_index = raft.log().first_index();
+  s.last_index = raft.log().last_index();
+  s.snapshot_index = raft.log().snapshot_index();
+  s.transport = config.transport == TransportKind::kTcp ? "tcp" : "zmq";
+  s.storage = config.storage == StorageKind::kDisk ? "disk" : "memory";
+  s.kv_keys = state.kv().size();
+  s.kv_digest = state.kv().digest();
+  s.proposals_pending = driver.proposals_pending();
+  s.persists = driver.persists();
+  s.persisted_entries = driver.persisted_entries();
+  s.transport_stats = transport.stats();
+  auto add = [&](raft::NodeId id, bool voter) {
+    MemberStatus m;
+    m.id = id;
+    m.voter = voter;
+    if (id == config.id) {
+      m.state = "self";
+      m.match = raft.log().last_index();
+      m.next = m.match + 1;
+      m.connected = true;
+    } else {
+      m.connected = transport.connected(id);
+      if (const auto* pr = raft.progress(id)) {
+        m.match = pr->match;
+        m.next = pr->next;
+        m.state = raft::to_string(pr->state);
+      }
+    }
+    s.members.push_back(std::move(m));
+  };
+  for (auto id : raft.config().voters) add(id, true);
+  for (auto id : raft.config().learners) add(id, false);
+  return s;
+}
+
+}  // namespace raftfl::node
