@@ -105,16 +105,17 @@ int main(int argc, char** argv) {
                 f.first.invariant.c_str(), f.first.detail.c_str(), f.count, replay.c_str());
     violations += f.count;
   }
+  using ull = unsigned long long;
   std::printf(
-      "%.1f s, %.1f seeds/s on %u threads; %llu virtual s, %llu events, %llu messages; %llu proposals, "
-      "%llu applied, %llu reads; %llu elections, %llu crashes, %llu partitions, %llu membership changes, %llu transfers, "
-      "%llu compactions, %llu snapshots installed\n",
-      seconds, static_cast<double>(seeds) / seconds, static_cast<unsigned>(threads.size()),
-      (unsigned long long)(total.virtual_ms / 1000), (unsigned long long)total.events,
-      (unsigned long long)total.messages, (unsigned long long)total.proposals, (unsigned long long)total.acknowledged, (unsigned long long)total.reads,
-      (unsigned long long)total.elections, (unsigned long long)total.crashes, (unsigned long long)total.partitions,
-      (unsigned long long)total.conf_changes, (unsigned long long)total.transfers,
-      (unsigned long long)total.compactions, (unsigned long long)total.snapshots_installed);
+      "%.1f s, %.1f seeds/s on %u threads; %llu virtual s, %llu events, %llu messages; %llu requests, %llu proposals "
+      "(%llu retries), %llu acknowledged, %llu executed, %llu duplicates skipped, %llu reads; %llu elections, %llu crashes "
+      "(%llu of fresh leaders), %llu partitions, %llu membership changes, %llu transfers, %llu compactions, %llu "
+      "snapshots installed\n",
+      seconds, static_cast<double>(seeds) / seconds, static_cast<unsigned>(threads.size()), (ull)(total.virtual_ms / 1000),
+      (ull)total.events, (ull)total.messages, (ull)total.requests, (ull)total.proposals, (ull)total.retries,
+      (ull)total.acknowledged, (ull)total.executed, (ull)total.duplicates, (ull)total.reads, (ull)total.elections,
+      (ull)total.crashes, (ull)total.aimed_crashes, (ull)total.partitions, (ull)total.conf_changes, (ull)total.transfers,
+      (ull)total.compactions, (ull)total.snapshots_installed);
   std::printf("%llu seeds, %zu violations\n", (unsigned long long)seeds, violations);
   return violations == 0 ? 0 : 1;
 }

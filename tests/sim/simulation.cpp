@@ -1,7 +1,8 @@
 // A seeded discrete-event simulation of a Raft cluster: virtual time, a network that
 // loses, duplicates, delays and reorders, partitions, crashes that lose whatever was not
 // persisted, and a nemesis that changes membership, transfers leadership and compacts
-// logs. Every durable write, commit and apply goes past the Checker as it happens.
+// logs. Every durable write, commit and apply goes past the Checker as it happens, and
+// after every event the checker looks at each leader's log as the engine holds it.
 #include "simulation.hpp"
 
 #include <algorithm>
@@ -51,6 +52,26 @@ struct Node {
   std::vector<Entry> entries;
   std::vector<std::uint64_t> hashes;  // prefix hash of each stored entry
 
+  // The term this incarnation was last seen leading: a leader is recorded when its engine
+  // becomes one, whether or not it lives to persist anything.
+  Term led_term = 0;
+  // Prefix hashes of the engine's in-memory log, durable or not, kept between checks so
+  // that checking a leader after every event does not rehash its log. Entries are matched
+  // by their shared payload (the cache holds references, so no other payload can take an
+  // address it compares against). Within one term a leader's log only grows, so what was
+  // matched up to `validated` is not walked again until the term changes or the log
+  // shrinks; a leader that rewrote its own entries in place would still be caught where
+  // they reach a disk (log matching) or a state machine.
+  struct MemoryLog {
+    std::shared_ptr<const raft::Snapshot> snapshot;
+    std::uint64_t base_hash = 0;
+    std::vector<Entry> entries;
+    std::vector<std::uint64_t> hashes;
+    Term term = 0;
+    Index validated = 0;
+    Index last_seen = 0;
+  } memory;
+
   // A joining node holds no snapshot at all until the leader sends one.
   Index base() const { return snapshot ? snapshot->meta.index : 0; }
   Index stored_last() const { return base() + entries.size(); }
@@ -58,6 +79,23 @@ struct Node {
     if (index == base()) return snapshot_hash;
     return hashes.at(index - base() - 1);
   }
+};
+
+// A client with a session (Raft dissertation section 6.3): one request at a time, numbered
+// in sequence; a request whose outcome it cannot know (the leader crashed, lost its
+// leadership or did not answer in time) is sent again, with the same number, to whichever
+// node leads then.
+struct Client {
+  std::uint64_t id = 0;
+  std::uint64_t seq = 0;     // the request under way, or the last one acknowledged
+  bool pending = false;      // `seq` not yet acknowledged
+  bool in_flight = false;    // an attempt of it awaits an answer from `node`
+  NodeId node = 0;
+  std::uint64_t incarnation = 0;
+  Term term = 0;             // the term `node` led when it accepted the attempt
+  std::int64_t sent_at = 0;
+  std::int64_t deadline = 0;
+  std::int64_t retry_at = 0;
 };
 
 enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart, kWriteDone };
@@ -92,6 +130,13 @@ class Simulation {
 
   // The driver: one Ready at a time, in the order the engine's contract asks.
   void drive(Node& node);
+  // A node's engine took an input: is it a new leader?
+  void observe(Node& node);
+  // After every event: the engine's invariants, and every leader's log against what was
+  // committed in earlier terms.
+  void check_after_event(Node* touched);
+  std::uint64_t memory_hash_at(Node& node, Index index);
+  bool may_crash();
   void complete(Node& node, const InFlightWrite& write);
   void persist(Node& node, const raft::Ready& rd, bool was_leader);
   void apply(Node& node, const raft::Ready& rd);
@@ -103,6 +148,9 @@ class Simulation {
 
   // Workload and nemesis.
   void client_step();
+  bool send_request(Client& client, Node& leader);
+  void expire_attempts();
+  void answer(Node& node, ClientOp op);
   void nemesis_step();
   void heal();
   Node* current_leader();
@@ -148,12 +196,19 @@ class Simulation {
   std::vector<int> actions_;
   bool clients_on_ = true;
   bool nemesis_on_ = true;
-  std::uint64_t next_proposal_ = 1;
+  // Per seed: how often a fresh leader crashes after sending its first Ready's messages
+  // and before persisting it. That Ready is the first to carry the new term, and with a
+  // single voter it is also the first to carry entries of it.
+  double aim_at_fresh_leaders_ = 0;
+  // Per seed: the fewest voters membership changes may leave (one, some seeds: a lone
+  // voter wins its election in the step that starts it).
+  std::size_t min_voters_ = 1;
+  std::vector<Client> clients_;
   std::uint64_t next_read_ = 1;
   Index max_applied_ = 0;  // the highest index any node applied: what clients know committed
   NodeId next_node_id_ = 1;
-  std::map<std::uint64_t, std::int64_t> proposed_at_;
-  std::int64_t last_ack_proposed_at_ = -1;  // proposal time of the latest acknowledged proposal
+  std::int64_t last_ack_sent_at_ = -1;  // when the latest acknowledged attempt was sent
+  bool sabotaged_ = false;
   // Per node: compact once this many entries are applied past the snapshot.
   std::map<NodeId, Index> compact_every_;
 };
@@ -187,6 +242,8 @@ void Simulation::start(Node& node) {
   node.up = true;
   node.crash_at_next_write = false;
   node.writing.reset();
+  node.led_term = 0;
+  node.memory = {};
   ++node.incarnation;
   schedule(now_ + static_cast<std::int64_t>(random(1, kTickMs)), EventKind::kTick, node.id);
   trace("node %llu starts (term %llu, %zu entries after snapshot %llu)", (unsigned long long)node.id,
@@ -234,10 +291,17 @@ void Simulation::drive(Node& node) {
     InFlightWrite w{node.raft->role() == Role::kLeader, node.raft->term(), node.raft->ready()};
     for (const Message& m : w.ready.messages) send(m);
     bool writes = w.ready.hard_state || !w.ready.entries.empty() || w.ready.snapshot;
-    if (node.crash_at_next_write && writes) {
+    bool fresh_leader = w.ready.soft_state && w.ready.soft_state->role == Role::kLeader;
+    bool aimed = writes && fresh_leader && aim_at_fresh_leaders_ > 0 && may_crash() && chance(aim_at_fresh_leaders_);
+    if ((node.crash_at_next_write || aimed) && writes) {
       // Crash between sending and persisting: what could leave before the persist is out,
       // the write (a vote, the leader's own copy of its entries) is lost. Back soon, while
       // the election or the replication it was part of is still going on.
+      if (aimed) {
+        ++stats_.aimed_crashes;
+        trace("node %llu crashes before persisting its first Ready as leader of term %llu",
+              (unsigned long long)node.id, (unsigned long long)w.term);
+      }
       crash(node);
       schedule(now_ + static_cast<std::int64_t>(random(10, 300)), EventKind::kRestart, node.id);
       return;
@@ -257,16 +321,7 @@ void Simulation::drive(Node& node) {
 void Simulation::complete(Node& node, const InFlightWrite& w) {
   const raft::Ready& rd = w.ready;
   persist(node, rd, w.was_leader);
-  if (rd.soft_state && rd.soft_state->role == Role::kLeader) {
-    ++stats_.elections;
-    if (options_.trace) {
-      std::string voters;
-      for (NodeId v : node.raft->config().voters) voters += " " + std::to_string(v);
-      trace("node %llu leads term %llu with voters%s", (unsigned long long)node.id, (unsigned long long)w.term,
-            voters.c_str());
-    }
-    checker_.on_leader(node.id, w.term, node.base(), node.stored_last(), [&node](Index i) { return node.hash_at(i); });
-  }
+  if (failed_) return;
   for (const Message& m : rd.messages_after_persist) {
     if (options_.trace && (m.type == raft::MessageType::kVoteResp || m.type == raft::MessageType::kPreVoteResp))
       trace("node %llu %s %s to %llu for term %llu", (unsigned long long)node.id, m.reject ? "refuses" : "grants",
@@ -275,7 +330,7 @@ void Simulation::complete(Node& node, const InFlightWrite& w) {
   }
   apply(node, rd);
   for (const raft::ReadState& rs : rd.read_states) {
-    if (auto id = decode_proposal(rs.context.view())) checker_.on_read_answered(node.id, *id, rs.index);
+    if (auto id = decode_read(rs.context.view())) checker_.on_read_answered(node.id, *id, rs.index);
     ++stats_.reads;
   }
   node.raft->advance(rd);
@@ -302,7 +357,12 @@ void Simulation::persist(Node& node, const raft::Ready& rd, bool was_leader) {
     }
     trace("node %llu persists entries %llu..%llu (term %llu)", (unsigned long long)node.id, (unsigned long long)first,
           (unsigned long long)rd.entries.back().index, (unsigned long long)rd.entries.back().term);
-    for (const Entry& e : rd.entries) {
+    for (Entry e : rd.entries) {
+      if (options_.sabotage == Sabotage::kCorruptFollowerEntry && !sabotaged_ && !was_leader &&
+          e.type == raft::EntryType::kNormal) {
+        e.data = raft::Payload(std::string(e.data.view()) + "!");
+        sabotaged_ = true;
+      }
       if (e.index != node.stored_last() + 1) {
         checker_.on_engine_error("node " + std::to_string(node.id) + " was asked to persist a gap at " +
                                  std::to_string(e.index));
@@ -318,11 +378,22 @@ void Simulation::persist(Node& node, const raft::Ready& rd, bool was_leader) {
   if (rd.hard_state) {
     Index old_commit = node.hard_state.commit;
     node.hard_state = *rd.hard_state;
-    if (node.hard_state.commit > old_commit || rd.snapshot) {
-      trace("node %llu commits %llu at term %llu", (unsigned long long)node.id,
-            (unsigned long long)node.hard_state.commit, (unsigned long long)node.hard_state.term);
-      checker_.on_commit(node.id, node.hard_state.term, node.hard_state.commit, node.hash_at(node.hard_state.commit));
+    Index commit = node.hard_state.commit;
+    if (commit > old_commit || rd.snapshot) {
+      trace("node %llu commits %llu at term %llu", (unsigned long long)node.id, (unsigned long long)commit,
+            (unsigned long long)node.hard_state.term);
     }
+    if (commit > node.stored_last()) {
+      checker_.on_engine_error("node " + std::to_string(node.id) + " persisted commit index " + std::to_string(commit) +
+                               " beyond its durable log, which ends at " + std::to_string(node.stored_last()));
+      failed_ = true;
+      return;
+    }
+    // Every index the commit passes, not only where it stops: another node may have
+    // stopped at any of them, and prefix hashes compare two logs only at a shared index.
+    // Below the snapshot only its own index is left to compare.
+    Index from = rd.snapshot ? node.base() : std::max(old_commit + 1, node.base());
+    for (Index i = from; i <= commit; ++i) checker_.on_commit(node.id, node.hard_state.term, i, node.hash_at(i));
   }
 }
 
@@ -332,23 +403,41 @@ void Simulation::apply(Node& node, const raft::Ready& rd) {
     checker_.on_apply(node.id, node.sm.applied, node.sm.hash);
   }
   for (const Entry& e : rd.committed_entries) {
-    node.sm.apply(e);
+    auto outcome = node.sm.apply(e);
     checker_.on_apply(node.id, e.index, node.sm.hash);
     max_applied_ = std::max(max_applied_, e.index);
-    if (e.type == raft::EntryType::kNormal) {
-      if (auto id = decode_proposal(e.data.view())) {
-        if (!proposed_at_.count(*id)) continue;
-        checker_.on_acknowledged(*id);
-        last_ack_proposed_at_ = std::max(last_ack_proposed_at_, proposed_at_[*id]);
-      }
+    if (!outcome) continue;
+    if (!outcome->executed) {
+      ++stats_.duplicates;
+      if (options_.sabotage == Sabotage::kExecuteDuplicates) node.sm.executed.push_back(outcome->op);
     }
+    answer(node, outcome->op);
   }
+}
+
+void Simulation::answer(Node& node, ClientOp op) {
+  // Only the node the attempt went to knows the client is waiting, and only until it
+  // crashes; a duplicate is answered too, from the session, as the first execution was.
+  if (op.client == 0 || op.client > clients_.size()) return;
+  Client& c = clients_[op.client - 1];
+  if (!c.pending || !c.in_flight || c.seq != op.seq || c.node != node.id || c.incarnation != node.incarnation) return;
+  c.pending = false;
+  c.in_flight = false;
+  ++stats_.acknowledged;
+  checker_.on_acknowledged(op);
+  last_ack_sent_at_ = std::max(last_ack_sent_at_, c.sent_at);
 }
 
 void Simulation::maybe_compact(Node& node) {
   if (!options_.faults.has(Fault::kCompact)) return;
   if (node.sm.applied < node.raft->log().snapshot_index() + compact_every_[node.id]) return;
-  if (!node.raft->compact(node.sm.applied, raft::Payload(node.sm.serialize()))) return;
+  std::string image = node.sm.serialize();
+  if (options_.sabotage == Sabotage::kForgetSessions) {
+    StateMachine forgetful = node.sm;
+    forgetful.sessions.clear();
+    image = forgetful.serialize();
+  }
+  if (!node.raft->compact(node.sm.applied, raft::Payload(std::move(image)))) return;
   // The snapshot is durable before the log before it goes.
   Index index = node.sm.applied;
   std::size_t drop = index - node.base();
@@ -400,6 +489,7 @@ std::string Simulation::describe_members() {
 void Simulation::client_step() {
   if (!clients_on_) return;
   schedule(now_ + static_cast<std::int64_t>(random(2, 25)), EventKind::kClient);
+  expire_attempts();
   if (chance(0.3)) {
     // A linearizable read, on any node: followers forward it to the leader they know.
     std::vector<Node*> up;
@@ -410,9 +500,14 @@ void Simulation::client_step() {
     Node& reader = *up[random(0, up.size() - 1)];
     std::uint64_t read = next_read_++;
     checker_.on_read_issued(read, max_applied_);
-    if (reader.raft->read_index(raft::Payload(encode_proposal(read, 8)))) drive(reader);
+    if (reader.raft->read_index(raft::Payload(encode_read(read)))) drive(reader);
     return;
   }
+  std::vector<Client*> ready;
+  for (Client& c : clients_) {
+    if (!c.in_flight && (!c.pending || c.retry_at <= now_)) ready.push_back(&c);
+  }
+  if (ready.empty()) return;
   // Clients that have not heard of a newer leader still write to the old one: deposed
   // leaders then grow entries that must never commit.
   std::vector<Node*> leaders;
@@ -421,12 +516,136 @@ void Simulation::client_step() {
   }
   if (leaders.empty()) return;
   Node* leader = chance(0.5) ? current_leader() : leaders[random(0, leaders.size() - 1)];
-  std::uint64_t id = next_proposal_++;
-  auto result = leader->raft->propose(raft::Payload(encode_proposal(id, options_.entry_bytes)));
-  if (!result.ok()) return;
+  if (send_request(*ready[random(0, ready.size() - 1)], *leader)) drive(*leader);
+}
+
+bool Simulation::send_request(Client& c, Node& leader) {
+  bool retry = c.pending;
+  if (!c.pending) {
+    c.pending = true;
+    ++c.seq;
+    ++stats_.requests;
+    checker_.on_request({c.id, c.seq});
+  }
+  auto result = leader.raft->propose(raft::Payload(encode_request({c.id, c.seq}, options_.entry_bytes)));
+  if (!result.ok()) {
+    c.retry_at = now_ + static_cast<std::int64_t>(random(5, 50));
+    return false;
+  }
   ++stats_.proposals;
-  proposed_at_[id] = now_;
-  drive(*leader);
+  if (retry) {
+    ++stats_.retries;
+    trace("client %llu retries seq %llu at node %llu, index %llu", (unsigned long long)c.id, (unsigned long long)c.seq,
+          (unsigned long long)leader.id, (unsigned long long)result.index);
+  }
+  c.in_flight = true;
+  c.node = leader.id;
+  c.incarnation = leader.incarnation;
+  c.term = result.term;
+  c.sent_at = now_;
+  c.deadline = now_ + static_cast<std::int64_t>(random(100, 1000));
+  return true;
+}
+
+void Simulation::expire_attempts() {
+  for (Client& c : clients_) {
+    if (!c.in_flight) continue;
+    const Node& n = nodes_.at(c.node);
+    // A crash closes the connection; a deposed leader says it no longer leads; a silent
+    // one times out. In every case the request may or may not have committed.
+    bool gone = !n.up || n.incarnation != c.incarnation;
+    bool deposed = !gone && (n.raft->role() != Role::kLeader || n.raft->term() != c.term);
+    if (!gone && !deposed && now_ < c.deadline) continue;
+    c.in_flight = false;
+    c.retry_at = now_ + static_cast<std::int64_t>(random(0, 100));
+  }
+}
+
+void Simulation::observe(Node& node) {
+  if (!node.up || node.raft->role() != Role::kLeader || node.led_term == node.raft->term()) return;
+  node.led_term = node.raft->term();
+  ++stats_.elections;
+  if (options_.trace) {
+    std::string voters;
+    for (NodeId v : node.raft->config().voters) voters += " " + std::to_string(v);
+    trace("node %llu leads term %llu with voters%s", (unsigned long long)node.id, (unsigned long long)node.led_term,
+          voters.c_str());
+  }
+  checker_.on_leader(node.id, node.led_term);
+  if (!clients_on_) return;
+  // Clients left without a leader find the new one at once: their requests reach it in
+  // the batch that elected it, before its first Ready (a driver steps everything that
+  // arrived before taking one), and with a lone voter that Ready is also its first
+  // persist of the new term.
+  for (Client& c : clients_) {
+    if (!c.in_flight && chance(0.3)) send_request(c, node);
+  }
+}
+
+bool Simulation::may_crash() {
+  if (!nemesis_on_ || !options_.faults.has(Fault::kCrash)) return false;
+  std::size_t down = 0;
+  for (auto& [id, n] : nodes_) down += n.up ? 0 : 1;
+  // A minority at most, so the chaos still lets entries commit.
+  return down < (static_cast<std::size_t>(options_.voters) - 1) / 2 + 1;
+}
+
+std::uint64_t Simulation::memory_hash_at(Node& node, Index index) {
+  Node::MemoryLog& m = node.memory;
+  const raft::RaftLog& log = node.raft->log();
+  const std::shared_ptr<const raft::Snapshot>& snap = node.raft->snapshot();
+  if (m.snapshot != snap) {
+    Index old_base = m.snapshot ? m.snapshot->meta.index : 0;
+    Index base = snap->meta.index;
+    std::uint64_t base_hash = StateMachine::hash_of(snap->data.view());
+    // A compaction keeps the hashes after its index; anything else starts over.
+    if (m.snapshot && base > old_base && base - old_base <= m.entries.size() &&
+        m.hashes[base - old_base - 1] == base_hash) {
+      auto drop = static_cast<std::ptrdiff_t>(base - old_base);
+      m.entries.erase(m.entries.begin(), m.entries.begin() + drop);
+      m.hashes.erase(m.hashes.begin(), m.hashes.begin() + drop);
+    } else {
+      m.entries.clear();
+      m.hashes.clear();
+      m.validated = 0;
+    }
+    m.snapshot = snap;
+    m.base_hash = base_hash;
+  }
+  Index base = snap->meta.index;
+  if (m.term != node.raft->term() || log.last_index() < m.last_seen) {
+    m.term = node.raft->term();
+    m.validated = 0;
+  }
+  m.last_seen = log.last_index();
+  for (Index i = std::max(base, m.validated) + 1; i <= index; ++i) {
+    std::size_t j = i - base - 1;
+    const Entry& e = log.at(i);
+    if (j < m.entries.size()) {
+      const Entry& c = m.entries[j];
+      if (c.term == e.term && c.type == e.type && c.data.view().data() == e.data.view().data() &&
+          c.data.size() == e.data.size())
+        continue;
+      m.entries.resize(j);
+      m.hashes.resize(j);
+    }
+    m.hashes.push_back(extend_prefix_hash(j == 0 ? m.base_hash : m.hashes[j - 1], e));
+    m.entries.push_back(e);
+  }
+  m.validated = std::max(m.validated, index);
+  std::uint64_t h = index == base ? m.base_hash : m.hashes[index - base - 1];
+  return options_.sabotage == Sabotage::kMisreportLeaderLog ? h ^ 1 : h;
+}
+
+void Simulation::check_after_event(Node* touched) {
+  for (auto& [id, n] : nodes_) {
+    if (!n.up) continue;
+    if (!touched || touched == &n) n.raft->check_invariants();
+    if (n.raft->role() != Role::kLeader) continue;
+    const raft::RaftLog& log = n.raft->log();
+    checker_.check_leader_log(n.id, n.raft->term(), log.snapshot_index(), log.last_index(),
+                              [this, &n](Index i) { return memory_hash_at(n, i); });
+  }
 }
 
 void Simulation::nemesis_step() {
@@ -483,10 +702,10 @@ void Simulation::nemesis_step() {
     case 9:
       if (f.has(Fault::kCrash)) {
         std::vector<NodeId> up;
-        std::size_t down = 0;
-        for (auto& [id, n] : nodes_) (n.up ? up.push_back(id) : void(++down));
-        // Crash a minority at most, so the chaos still lets entries commit.
-        if (up.empty() || down >= (static_cast<std::size_t>(options_.voters) - 1) / 2 + 1) break;
+        for (auto& [id, n] : nodes_) {
+          if (n.up) up.push_back(id);
+        }
+        if (up.empty() || !may_crash()) break;
         // Half the time the leader: its unreplicated entries and pending changes are the
         // hardest case (Figure 8 starts with a leader crashing mid-replication).
         Node* leader = current_leader();
@@ -529,8 +748,11 @@ void Simulation::nemesis_step() {
           change.type = raft::ConfChangeType::kPromoteLearner;
           change.node = pick(cfg.learners);
         } else if (what == 2 && cfg.voters.size() + cfg.learners.size() > 1) {
-          std::vector<NodeId> candidates = cfg.learners;
-          if (cfg.voters.size() > static_cast<std::size_t>(std::max(1, options_.voters - 1)))
+          // A seed allowed a lone voter removes voters first and keeps its learners: they
+          // are the ones a lone voter's messages reach.
+          std::vector<NodeId> candidates;
+          if (min_voters_ > 1 || cfg.voters.size() == 1) candidates = cfg.learners;
+          if (cfg.voters.size() > min_voters_)
             candidates.insert(candidates.end(), cfg.voters.begin(), cfg.voters.end());
           if (candidates.empty()) break;
           change.type = raft::ConfChangeType::kRemoveNode;
@@ -589,6 +811,7 @@ void Simulation::heal() {
     }
   }
   trace("all faults healed");
+  check_after_event(nullptr);
 }
 
 void Simulation::handle(Event& e) {
@@ -619,13 +842,16 @@ void Simulation::handle(Event& e) {
     }
     case EventKind::kClient:
       client_step();
+      check_after_event(nullptr);
       return;
     case EventKind::kNemesis:
       nemesis_step();
+      check_after_event(nullptr);
       return;
   }
+  observe(*node);
   drive(*node);
-  if (node->up) node->raft->check_invariants();
+  check_after_event(node);
 }
 
 bool Simulation::run_until(std::int64_t end, const std::function<bool()>& done) {
@@ -660,6 +886,10 @@ SimResult Simulation::run() {
   for (int i = 0; i < options_.voters + options_.learners; ++i) add_node(next_node_id_++, boot);
   nemesis_gap_ms_ = std::array<std::uint64_t, 3>{150, 400, 1200}[random(0, 2)];
   disk_latency_ms_ = std::array<std::uint64_t, 3>{0, 2, 8}[random(0, 2)];
+  aim_at_fresh_leaders_ = std::array<double, 3>{0, 0.25, 0.75}[random(0, 2)];
+  min_voters_ = static_cast<std::size_t>(chance(0.3) ? 1 : std::max(1, options_.voters - 1));
+  clients_.resize(random(2, 8));
+  for (std::size_t i = 0; i < clients_.size(); ++i) clients_[i].id = i + 1;
   const FaultSet& f = options_.faults;
   actions_ = {8};  // a quiet spell
   if (f.has(Fault::kDrop)) actions_.push_back(0);
@@ -668,7 +898,8 @@ SimResult Simulation::run() {
   if (f.has(Fault::kPartition)) actions_.insert(actions_.end(), {3, 10});
   if (f.has(Fault::kAsymmetric)) actions_.push_back(4);
   if (f.has(Fault::kCrash)) actions_.insert(actions_.end(), {5, 9});
-  if (f.has(Fault::kMembership)) actions_.push_back(6);
+  // A seed that may shrink to a lone voter changes membership often enough to get there.
+  if (f.has(Fault::kMembership)) actions_.insert(actions_.end(), min_voters_ == 1 && options_.voters > 2 ? 4 : 1, 6);
   if (f.has(Fault::kTransfer)) actions_.push_back(7);
   schedule(0, EventKind::kClient);
   if (options_.faults.to_string() != "none") schedule(100, EventKind::kNemesis);
@@ -678,9 +909,9 @@ SimResult Simulation::run() {
     heal();
     // Liveness: with the faults gone, a leader appears and a new proposal commits.
     std::int64_t healed_at = now_;
-    bool live = run_until(healed_at + options_.liveness_ms, [&] { return last_ack_proposed_at_ >= healed_at; });
+    bool live = run_until(healed_at + options_.liveness_ms, [&] { return last_ack_sent_at_ >= healed_at; });
     if (!failed_ && !live) {
-      checker_.on_liveness_failure("no proposal made after healing committed within " +
+      checker_.on_liveness_failure("no request sent after healing was acknowledged within " +
                                    std::to_string(options_.liveness_ms) + " ms");
     }
   }
@@ -699,15 +930,14 @@ SimResult Simulation::run() {
       checker_.on_liveness_failure("members did not all apply the leader's log within " +
                                    std::to_string(options_.converge_ms) + " ms after healing" + describe_members());
     } else {
-      std::map<NodeId, std::vector<std::uint64_t>> applied;
-      for (NodeId id : members()) applied[id] = nodes_[id].sm.proposals;
-      checker_.check_final(applied);
+      std::map<NodeId, std::vector<ClientOp>> executed;
+      for (NodeId id : members()) executed[id] = nodes_[id].sm.executed;
+      checker_.check_final(executed);
     }
   }
-  stats_.acknowledged = 0;
-  for (auto& [id, n] : nodes_) stats_.acknowledged = std::max<std::uint64_t>(stats_.acknowledged, n.sm.proposals.size());
+  for (auto& [id, n] : nodes_) stats_.executed = std::max<std::uint64_t>(stats_.executed, n.sm.executed.size());
   stats_.virtual_ms = now_;
-  return SimResult{checker_.violations(), stats_};
+  return SimResult{checker_.violations(), stats_, checker_.counts()};
 }
 
 }  // namespace
@@ -715,11 +945,16 @@ SimResult Simulation::run() {
 SimStats& SimStats::operator+=(const SimStats& o) {
   events += o.events;
   messages += o.messages;
+  requests += o.requests;
   proposals += o.proposals;
+  retries += o.retries;
   acknowledged += o.acknowledged;
+  executed += o.executed;
+  duplicates += o.duplicates;
   reads += o.reads;
   elections += o.elections;
   crashes += o.crashes;
+  aimed_crashes += o.aimed_crashes;
   partitions += o.partitions;
   conf_changes += o.conf_changes;
   transfers += o.transfers;

@@ -9,6 +9,16 @@
 
 namespace raftfl::sim {
 
+// Deliberate corruptions, for tests that the checker notices when the simulator feeds it
+// something wrong (a checker that is never fed passes every run).
+enum class Sabotage {
+  kNone,
+  kCorruptFollowerEntry,  // a follower stores one entry with a changed payload
+  kExecuteDuplicates,     // the state machine executes retries again
+  kForgetSessions,        // snapshots leave the client sessions out
+  kMisreportLeaderLog,    // the leader's log is reported with a wrong prefix hash
+};
+
 struct SimOptions {
   std::uint64_t seed = 1;
   int voters = 3;
@@ -19,16 +29,22 @@ struct SimOptions {
   std::int64_t converge_ms = 6000;  // then: every member applied everything within this
   std::size_t entry_bytes = 64;
   bool trace = false;  // print every event (for replaying one seed)
+  Sabotage sabotage = Sabotage::kNone;
 };
 
 struct SimStats {
   std::uint64_t events = 0;
   std::uint64_t messages = 0;
-  std::uint64_t proposals = 0;
-  std::uint64_t acknowledged = 0;
+  std::uint64_t requests = 0;      // client requests (a retry is not a new one)
+  std::uint64_t proposals = 0;     // attempts a leader accepted, retries included
+  std::uint64_t retries = 0;       // ...of which retries
+  std::uint64_t acknowledged = 0;  // requests the client heard were executed
+  std::uint64_t executed = 0;      // requests executed (the longest history of any node)
+  std::uint64_t duplicates = 0;    // retries the state machine recognised and skipped
   std::uint64_t reads = 0;
   std::uint64_t elections = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t aimed_crashes = 0;  // of a fresh leader before its first persist
   std::uint64_t partitions = 0;
   std::uint64_t conf_changes = 0;
   std::uint64_t transfers = 0;
@@ -42,6 +58,7 @@ struct SimStats {
 struct SimResult {
   std::vector<Violation> violations;
   SimStats stats;
+  CheckerCounts checked;
 };
 
 // Runs one seeded simulation of a whole cluster and checks it (see Checker) after every step.
