@@ -15,7 +15,7 @@ namespace {
 
 using control::NodeId;
 
-// Hard caps of our own (TOOLCHAIN.md: Cap'n Proto's default traversal limit is not a size
+// Hard caps of our own (Cap'n Proto's default traversal limit is not a size
 // policy): a control entry is a few kilobytes even for 1,000 nodes, a snapshot holds at
 // most a dense bandwidth matrix.
 constexpr std::size_t kMaxEntryBytes = std::size_t{16} << 20;
