@@ -42,11 +42,15 @@ void Checker::on_leader(NodeId node, Term term) {
 void Checker::check_leader_log(NodeId node, Term term, Index snapshot_index, Index last_index,
                                const std::function<std::uint64_t(Index)>& hash_at) {
   ++counts_.leader_checks;
-  Index committed = 0;
-  for (const auto& [t, index] : max_commit_in_term_) {
-    if (t >= term) break;
-    committed = std::max(committed, index);
+  if (term != committed_before_term_) {
+    committed_before_term_ = term;
+    committed_before_ = 0;
+    for (const auto& [t, index] : max_commit_in_term_) {
+      if (t >= term) break;
+      committed_before_ = std::max(committed_before_, index);
+    }
   }
+  Index committed = committed_before_;
   if (committed == 0) return;
   if (committed > last_index) {
     flag("leader completeness", "leader " + str(node) + " of term " + str(term) + " ends at " + str(last_index) +
@@ -83,6 +87,7 @@ void Checker::on_commit(NodeId node, Term term, Index index, std::uint64_t prefi
   }
   Index& max = max_commit_in_term_[term];
   max = std::max(max, index);
+  if (term < committed_before_term_) committed_before_ = std::max(committed_before_, index);
 }
 
 void Checker::on_apply(NodeId node, Index index, std::uint64_t prefix_hash) {

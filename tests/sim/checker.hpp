@@ -110,6 +110,10 @@ class Checker {
   // Per term, the highest index a node at that term knew committed: an entry committed
   // then was committed in that term or an earlier one.
   std::map<Term, Index> max_commit_in_term_;
+  // The highest index committed before `committed_before_term_`: leaders are checked after
+  // every event, nearly always in the same term, so the answer is kept and updated.
+  Term committed_before_term_ = 0;
+  Index committed_before_ = 0;
   std::unordered_map<Index, std::uint64_t> committed_hash_;
   std::unordered_map<Index, std::uint64_t> applied_hash_;
   std::unordered_map<std::uint64_t, Index> reads_;

@@ -176,6 +176,7 @@ class Simulation {
   Checker checker_;
   SimStats stats_;
   std::map<NodeId, Node> nodes_;
+  std::vector<Node*> node_list_;  // the same nodes, for the checks after every event
   std::vector<Event> queue_;
   std::uint64_t next_seq_ = 0;
   std::int64_t now_ = 0;
@@ -228,6 +229,7 @@ raft::Options Simulation::raft_options(NodeId id) {
 
 void Simulation::add_node(NodeId id, std::shared_ptr<const raft::Snapshot> bootstrap) {
   Node& n = nodes_[id];
+  node_list_.push_back(&n);
   n.id = id;
   n.snapshot = bootstrap;
   n.snapshot_hash = 0;
@@ -638,13 +640,13 @@ std::uint64_t Simulation::memory_hash_at(Node& node, Index index) {
 }
 
 void Simulation::check_after_event(Node* touched) {
-  for (auto& [id, n] : nodes_) {
-    if (!n.up) continue;
-    if (!touched || touched == &n) n.raft->check_invariants();
-    if (n.raft->role() != Role::kLeader) continue;
-    const raft::RaftLog& log = n.raft->log();
-    checker_.check_leader_log(n.id, n.raft->term(), log.snapshot_index(), log.last_index(),
-                              [this, &n](Index i) { return memory_hash_at(n, i); });
+  for (Node* n : node_list_) {
+    if (!n->up) continue;
+    if (!touched || touched == n) n->raft->check_invariants();
+    if (n->raft->role() != Role::kLeader) continue;
+    const raft::RaftLog& log = n->raft->log();
+    checker_.check_leader_log(n->id, n->raft->term(), log.snapshot_index(), log.last_index(),
+                              [this, n](Index i) { return memory_hash_at(*n, i); });
   }
 }
 
