@@ -47,6 +47,65 @@ int exec_training_binary(const std::string& config_file, const std::string& name
   return kExitFailure;
 }
 
+// One node's parts. The state and the router outlive the driver, whose callbacks they hold.
+struct NodeParts {
+  node::ReplicatedState state;
+  node::MessageRouter router;
+  std::unique_ptr<node::RaftDriver> driver;
+  std::unique_ptr<node::AdminServer> admin;
+  std::unique_ptr<node::TrainingRoles> roles;
+
+  explicit NodeParts(const node::NodeConfig& config) : router(config.cluster_id, config.id) {}
+
+  // kExitOk, or the exit code after saying on stderr why the node cannot start.
+  int start(asio::io_context& io, const node::NodeConfig& config, const node::TrainingRolesFactory& training,
+            const std::string& name) {
+    try {
+      driver = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config),
+                                                  node::make_transport(io, config), state, router);
+      admin = std::make_unique<node::AdminServer>(io, *driver, config.admin);
+      if (config.training.enabled) {
+        try {
+          roles = training(io, *driver, state, router, *admin, config);
+        } catch (const node::TrainingSetupError& e) {
+          std::fprintf(stderr, "raftfl: %s: %s\n", name.c_str(), e.what());
+          return kExitUsage;
+        }
+      }
+      driver->start();
+      admin->start();
+      if (roles) roles->start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "raftfl: %s: cannot start: %s\n", name.c_str(), e.what());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+  // The write in flight completes, connections close, the log is closed; then the
+  // reactor's loop ends.
+  asio::awaitable<void> stop(net::Reactor& reactor) {
+    admin->stop();
+    if (roles) roles->stop();
+    co_await driver->stop();
+    reactor.stop();
+  }
+
+  // After the reactor's loop has ended.
+  void destroy() {
+    admin.reset();
+    roles.reset();   // joins the training thread
+    driver.reset();  // closes the storage after its last write
+  }
+};
+
+std::string describe(const node::NodeConfig& config, const NodeParts& parts, const std::string& name) {
+  return name + ": raft on " + config.listen.host + ":" + std::to_string(parts.driver->listen_port()) +
+         ", admin on " + config.admin.host + ":" + std::to_string(parts.admin->port()) + ", transport " +
+         (config.transport == node::TransportKind::kTcp ? "tcp" : "zmq") + ", storage " +
+         (config.storage == node::StorageKind::kDisk ? config.data_dir.string() : std::string("memory"));
+}
+
 }  // namespace
 
 int run_node(const std::string& config_file, const node::TrainingRolesFactory& training) {
@@ -66,54 +125,17 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   reactor_options.name = "reactor";
   net::Reactor reactor(reactor_options);
   auto& io = reactor.context();
+  NodeParts parts(config);
+  if (const int rc = parts.start(io, config, training, name); rc != kExitOk) return rc;
 
-  // The state and the router outlive the driver, whose callbacks they hold.
-  node::ReplicatedState state;
-  node::MessageRouter router(config.cluster_id, config.id);
-  std::unique_ptr<node::RaftDriver> driver;
-  std::unique_ptr<node::AdminServer> admin;
-  std::unique_ptr<node::TrainingRoles> roles;
-  try {
-    driver = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config),
-                                                node::make_transport(io, config), state, router);
-    admin = std::make_unique<node::AdminServer>(io, *driver, config.admin);
-    if (config.training.enabled) {
-      try {
-        roles = training(io, *driver, state, router, *admin, config);
-      } catch (const node::TrainingSetupError& e) {
-        std::fprintf(stderr, "raftfl: %s: %s\n", name.c_str(), e.what());
-        return kExitUsage;
-      }
-    }
-    driver->start();
-    admin->start();
-    if (roles) roles->start();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "raftfl: %s: cannot start: %s\n", name.c_str(), e.what());
-    return kExitFailure;
-  }
-
-  // SIGTERM (systemd, the benchmark) and SIGINT stop the node cleanly: the write in
-  // flight completes, connections close, the log is closed.
+  // SIGTERM (systemd, the benchmark) and SIGINT stop the node cleanly.
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const asio::error_code& ec, int signal_number) {
     if (ec) return;
     log::line(log::Level::kInfo, "node", name + ": signal " + std::to_string(signal_number) + ", stopping");
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          admin->stop();
-          if (roles) roles->stop();
-          co_await driver->stop();
-          reactor.stop();
-        },
-        asio::detached);
+    asio::co_spawn(io, parts.stop(reactor), asio::detached);
   });
-  log::line(log::Level::kInfo, "node",
-            name + ": raft on " + config.listen.host + ":" + std::to_string(driver->listen_port()) + ", admin on " +
-                config.admin.host + ":" + std::to_string(admin->port()) + ", transport " +
-                (config.transport == node::TransportKind::kTcp ? "tcp" : "zmq") + ", storage " +
-                (config.storage == node::StorageKind::kDisk ? config.data_dir.string() : std::string("memory")));
+  log::line(log::Level::kInfo, "node", describe(config, parts, name));
   std::fflush(stderr);
   try {
     reactor.run_here();
@@ -125,9 +147,7 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   }
   // Let the closed connections' aborted operations complete while the node still exists.
   reactor.drain();
-  admin.reset();
-  roles.reset();  // joins the training thread
-  driver.reset();  // closes the storage after its last write
+  parts.destroy();
   log::line(log::Level::kInfo, "node", name + ": stopped");
   return kExitOk;
 }

@@ -14,7 +14,7 @@
 
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/common/log.hpp"
-#include "raftfl/node/node_status.hpp"
+#include "node_status.hpp"
 
 namespace raftfl::node {
 namespace {

@@ -1,4 +1,4 @@
-#include "raftfl/node/checkpoint.hpp"
+#include "checkpoint.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "raftfl/node/coordinator.hpp"
+#include "coordinator.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

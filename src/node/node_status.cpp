@@ -1,4 +1,4 @@
-#include "raftfl/node/node_status.hpp"
+#include "node_status.hpp"
 
 #include "raftfl/node/raft_driver.hpp"
 #include "raftfl/node/replicated_state.hpp"

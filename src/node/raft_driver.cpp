@@ -12,6 +12,7 @@
 
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
+#include "raftfl/net/run_elsewhere.hpp"
 #include "raftfl/raft/little_endian.hpp"
 #include "raftfl/wire/control_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
@@ -161,21 +162,10 @@ asio::awaitable<void> RaftDriver::on_storage(std::function<void()> work) {
     work();
     co_return;
   }
-  std::exception_ptr error;
-  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [&](auto handler) {
-        auto home = io_.get_executor();
-        asio::post(storage_reactor_->context(), [&work, &error, home, handler = std::move(handler)]() mutable {
-          try {
-            work();
-          } catch (...) {
-            error = std::current_exception();
-          }
-          asio::post(home, std::move(handler));
-        });
-      },
-      asio::use_awaitable);
-  if (error) std::rethrow_exception(error);
+  // Named, not temporaries in the co_await: GCC 12 mishandles temporaries there.
+  auto to_storage = [this](auto task) { asio::post(storage_reactor_->context(), std::move(task)); };
+  asio::any_io_executor home = io_.get_executor();
+  co_await net::run_elsewhere(to_storage, home, work);
 }
 
 asio::awaitable<void> RaftDriver::ready_loop() {

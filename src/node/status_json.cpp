@@ -1,7 +1,7 @@
 #include <cstdio>
 
 #include "raftfl/common/json_writer.hpp"
-#include "raftfl/node/node_status.hpp"
+#include "node_status.hpp"
 
 namespace raftfl::node {
 

@@ -1,8 +1,8 @@
 // The training roles of a node: the worker and the coordinator, wired to the replica.
 #include "raftfl/node/training_roles.hpp"
 
-#include "raftfl/node/coordinator.hpp"
-#include "raftfl/node/worker.hpp"
+#include "coordinator.hpp"
+#include "worker.hpp"
 #include "raftfl/train/idx_reader.hpp"
 
 namespace raftfl::node {

@@ -1,4 +1,4 @@
-#include "raftfl/node/worker.hpp"
+#include "worker.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -13,9 +13,10 @@
 
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
-#include "raftfl/node/checkpoint.hpp"
+#include "raftfl/net/run_elsewhere.hpp"
 #include "raftfl/train/partition.hpp"
 #include "raftfl/wire/gossip_codec.hpp"
+#include "checkpoint.hpp"
 
 namespace raftfl::node {
 namespace {
@@ -158,25 +159,10 @@ void Worker::control_applied() { wake(); }
 
 template <typename Job>
 asio::awaitable<std::invoke_result_t<Job&>> Worker::on_pool(Job job) {
-  using Result = std::invoke_result_t<Job&>;
-  std::optional<Result> result;
-  std::exception_ptr error;
-  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [&](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto home = io_.get_executor();
-        pool_->submit([&job, &result, &error, shared, home] {
-          try {
-            result.emplace(job());
-          } catch (...) {
-            error = std::current_exception();
-          }
-          asio::post(home, [shared] { (*shared)(); });
-        });
-      },
-      asio::use_awaitable);
-  if (error) std::rethrow_exception(error);
-  co_return std::move(*result);
+  // Named, not temporaries in the co_await: GCC 12 mishandles temporaries there.
+  auto to_pool = [this](std::function<void()> task) { pool_->submit(std::move(task)); };
+  asio::any_io_executor home = io_.get_executor();
+  co_return co_await net::run_elsewhere(to_pool, home, job);
 }
 
 void Worker::receive_chunk(net::NodeId from, capnp::MessageReader& reader) {
@@ -258,168 +244,209 @@ asio::awaitable<control::Round> Worker::first_round() {
   co_return round;
 }
 
-asio::awaitable<void> Worker::run() {
-  const auto& t = config_.training;
-  control::Round round = co_await first_round();
-  status_.started_round = round;
+void Worker::announce_joining(control::Round round) {
   gossip::RoundReport joining;
   joining.round = round - 1;
   joining.joining = true;
   joining.train_samples = shard_.size();
   send_report(joining);  // lost with a leader change: then its first round's report does the same
+}
+
+asio::awaitable<void> Worker::run() {
+  const auto& t = config_.training;
+  control::Round round = co_await first_round();
+  status_.started_round = round;
+  announce_joining(round);
   while (!stopping_ && round <= t.rounds) {
     const control::Topology* topology = co_await wait_topology(round);
-    if (topology == nullptr) break;
-    if (round > t.rounds) break;
+    if (topology == nullptr || round > t.rounds) break;
     current_round_ = round;
     status_.round = round;
     for (auto it = inbox_.begin(); it != inbox_.end() && it->first.first < round;) it = inbox_.erase(it);
-    const auto peer = topology->peer_of(config_.id);
-    const auto mask_seed = topology->mask_seed;
     const auto round_start = Clock::now();
-
     gossip::RoundReport report;
     report.round = round;
-    report.peer = peer;
+    report.peer = topology->peer_of(config_.id);
     report.train_samples = shard_.size();
-    const std::uint64_t step_seed = t.partition_seed * 0x9E3779B97F4A7C15ULL + config_.id * 1000003ULL + round;
-    const bool consensus = consensus_round(round);
-    auto& exchanger = consensus ? consensus_exchanger_ : exchanger_;
-    if (consensus) {
-      report.train_loss = status_.last_loss;  // no steps: the loss of the last training round
-    } else {
-      report.train_loss = co_await on_pool([&] {
-        return static_cast<double>(model_.train_steps(train_set_, shard_, t.local_steps, t.batch_size,
-                                                      t.learning_rate, t.momentum, t.weight_decay, step_seed));
-      });
-    }
+    report.train_loss = co_await train_locally(round);
     report.train_micros = micros_since(round_start);
     if (stopping_) break;
-
-    // Pairwise gossip exchanges with the round's peer; the all-reduce reference with every
-    // other participant of the round.
-    std::vector<net::NodeId> peers;
-    if (config_.gossip.all_reduce) {
-      for (const auto& [a, b] : topology->matching.pairs) {
-        if (a != config_.id) peers.push_back(a);
-        if (b != config_.id) peers.push_back(b);
-      }
-      for (auto id : topology->matching.idle)
-        if (id != config_.id) peers.push_back(id);
-      std::sort(peers.begin(), peers.end());
-    } else if (peer != 0) {
-      peers.push_back(peer);
-    }
+    const auto peers = exchange_peers(*topology);
     if (!peers.empty()) {
-      const auto exchange_start = Clock::now();
-      auto outgoing = co_await on_pool([&] {
-        return std::make_shared<const gossip::OutgoingModel>(exchanger.prepare(model_.parameters(), round, mask_seed));
-      });
-      const std::size_t width = gossip::bytes_per_value(spec_.encoding);
-      const std::size_t chunk_values = std::max<std::size_t>(
-          1, std::min(config_.gossip.chunk_bytes / width, (outgoing->value_count() + kMinChunksForTiming - 1) /
-                                                              kMinChunksForTiming));
-      for (const auto to : peers) {
-        for (const auto& [first, count] : outgoing->chunks(chunk_values)) {
-          if (!node_.send_message(to, wire::encode_gossip_chunk(config_.cluster_id, config_.id, to, outgoing, first,
-                                                                count)))
-            break;  // refused (queue full, peer gone): the peer will time out as we might
-          report.bytes_sent += count * width + (outgoing->indices_travel() ? count * sizeof(std::uint32_t) : 0);
-        }
-      }
-      const auto deadline = exchange_start + config_.gossip.exchange_timeout;
-      // A peer whose connection is down for a while is gone (killed, partitioned): waiting
-      // out the deadline would only make this worker late for its next peer, and that one
-      // late for the next.
-      std::map<net::NodeId, Clock::time_point> unreachable_since;
-      std::set<net::NodeId> unreachable;
-      for (;;) {
-        if (stopping_) break;
-        const auto now = Clock::now();
-        bool waiting = false;
-        for (const auto from : peers) {
-          if (unreachable.contains(from)) continue;
-          auto it = inbox_.find({round, from});
-          if (it != inbox_.end() && (it->second.failed || it->second.model.complete())) continue;
-          if (node_.connected(from)) {
-            unreachable_since.erase(from);
-          } else if (auto [since, fresh] = unreachable_since.try_emplace(from, now);
-                     !fresh && now - since->second >= kUnreachableAfter) {
-            unreachable.insert(from);
-            continue;
-          }
-          waiting = true;
-        }
-        if (!waiting || now >= deadline) break;
-        wake_.expires_at(std::min(deadline, now + kReachabilityPoll));
-        co_await wake_.async_wait(kAwait);
-      }
+      const auto mask_seed = topology->mask_seed;
+      co_await exchange(round, peers, mask_seed, report);
       if (stopping_) break;
-      std::vector<const gossip::IncomingModel*> received;
-      for (const auto from : peers) {
-        auto it = inbox_.find({round, from});
-        if (it != inbox_.end() && !it->second.failed && it->second.model.complete()) {
-          Inbox& in = it->second;
-          received.push_back(&in.model);
-          if (status_.first_exchange_round == 0) status_.first_exchange_round = round;
-          report.bytes_received += in.model.bytes_received();
-          // Bytes after the first chunk over the time they took to arrive (the first
-          // chunk's own time is hidden behind the peer's training).
-          const auto span = std::chrono::duration<double>(in.last_chunk - in.first_chunk).count();
-          if (in.chunks >= 2 && span > 0) {
-            const double bytes = static_cast<double>(in.model.bytes_received()) *
-                                 static_cast<double>(in.chunks - 1) / static_cast<double>(in.chunks);
-            const double sample = bytes / span;
-            auto [cell, fresh] = bandwidth_.try_emplace(from, sample);
-            if (!fresh) cell->second = 0.7 * cell->second + 0.3 * sample;  // smoothed
-          }
-        } else {
-          const bool timed_out = it == inbox_.end() || !it->second.failed;
-          report.peer_timed_out = report.peer_timed_out || timed_out;
-          if (timed_out) ++status_.peer_timeouts;
-          log::line(log::Level::kWarn, "worker",
-                    "round " + std::to_string(round) + ": no model from node " + std::to_string(from) +
-                        (unreachable.contains(from) ? " (unreachable)"
-                         : timed_out                ? " before the deadline"
-                                                    : " (refused)") +
-                        "; keeping our own");
-        }
-      }
-      if (!received.empty()) {
-        co_await on_pool([&] {
-          if (config_.gossip.all_reduce) {
-            gossip::average_all(model_.parameters(), received);
-          } else {
-            exchanger.absorb(model_.parameters(), *outgoing, *received.front());
-          }
-          return 0;
-        });
-      }
-      for (const auto from : peers) inbox_.erase({round, from});
-      report.exchange_micros = micros_since(exchange_start);
     }
-    if (t.eval_every > 0 && round % static_cast<std::uint64_t>(t.eval_every) == 0) {
-      const auto evaluation = co_await on_pool([&] { return model_.evaluate(test_set_, t.eval_samples); });
-      report.accuracy = evaluation.accuracy;
-      status_.last_accuracy = evaluation.accuracy;
-    }
-    for (const auto& [p, bps] : bandwidth_) report.bandwidth.push_back({p, bps});
-    report.round_micros = micros_since(round_start);
-    status_.last_loss = report.train_loss;
-    status_.bytes_sent += report.bytes_sent;
-    status_.bytes_received += report.bytes_received;
-    status_.rounds_done = round;
-    send_report(report);
-    if (checkpoints() && round % static_cast<std::uint64_t>(t.checkpoint_every) == 0) {
-      const auto saved = round;
-      co_await on_pool([&] {
-        save_checkpoint(saved);
-        return 0;
-      });
-    }
+    co_await finish_round(round, round_start, report);
     ++round;
   }
+  if (!stopping_) co_await report_final();
+}
+
+asio::awaitable<double> Worker::train_locally(control::Round round) {
+  if (consensus_round(round)) co_return status_.last_loss;  // no steps: the last training round's loss
+  const auto& t = config_.training;
+  const std::uint64_t step_seed = t.partition_seed * 0x9E3779B97F4A7C15ULL + config_.id * 1000003ULL + round;
+  co_return co_await on_pool([&] {
+    return static_cast<double>(model_.train_steps(train_set_, shard_, t.local_steps, t.batch_size, t.learning_rate,
+                                                  t.momentum, t.weight_decay, step_seed));
+  });
+}
+
+std::vector<net::NodeId> Worker::exchange_peers(const control::Topology& topology) const {
+  // Pairwise gossip with the round's peer; the all-reduce reference with every other
+  // participant of the round.
+  std::vector<net::NodeId> peers;
+  if (config_.gossip.all_reduce) {
+    for (const auto& [a, b] : topology.matching.pairs) {
+      if (a != config_.id) peers.push_back(a);
+      if (b != config_.id) peers.push_back(b);
+    }
+    for (auto id : topology.matching.idle)
+      if (id != config_.id) peers.push_back(id);
+    std::sort(peers.begin(), peers.end());
+  } else if (const auto peer = topology.peer_of(config_.id); peer != 0) {
+    peers.push_back(peer);
+  }
+  return peers;
+}
+
+asio::awaitable<void> Worker::exchange(control::Round round, const std::vector<net::NodeId>& peers,
+                                       std::uint64_t mask_seed, gossip::RoundReport& report) {
+  const auto exchange_start = Clock::now();
+  auto& exchanger = consensus_round(round) ? consensus_exchanger_ : exchanger_;
+  auto outgoing = co_await on_pool([&] {
+    return std::make_shared<const gossip::OutgoingModel>(exchanger.prepare(model_.parameters(), round, mask_seed));
+  });
+  send_model(outgoing, peers, report);
+  const auto deadline = exchange_start + config_.gossip.exchange_timeout;
+  const auto unreachable = co_await await_models(round, peers, deadline);
   if (stopping_) co_return;
+  const auto received = collect_models(round, peers, unreachable, report);
+  if (!received.empty()) {
+    co_await on_pool([&] {
+      if (config_.gossip.all_reduce) {
+        gossip::average_all(model_.parameters(), received);
+      } else {
+        exchanger.absorb(model_.parameters(), *outgoing, *received.front());
+      }
+      return 0;
+    });
+  }
+  for (const auto from : peers) inbox_.erase({round, from});
+  report.exchange_micros = micros_since(exchange_start);
+}
+
+void Worker::send_model(const std::shared_ptr<const gossip::OutgoingModel>& outgoing,
+                        const std::vector<net::NodeId>& peers, gossip::RoundReport& report) {
+  const std::size_t width = gossip::bytes_per_value(spec_.encoding);
+  // At least kMinChunksForTiming chunks, so that the receiver can time their arrival.
+  const std::size_t chunk_values = std::max<std::size_t>(
+      1, std::min(config_.gossip.chunk_bytes / width,
+                  (outgoing->value_count() + kMinChunksForTiming - 1) / kMinChunksForTiming));
+  for (const auto to : peers) {
+    for (const auto& [first, count] : outgoing->chunks(chunk_values)) {
+      if (!node_.send_message(to, wire::encode_gossip_chunk(config_.cluster_id, config_.id, to, outgoing, first, count)))
+        break;  // refused (queue full, peer gone): the peer will time out as we might
+      report.bytes_sent += count * width + (outgoing->indices_travel() ? count * sizeof(std::uint32_t) : 0);
+    }
+  }
+}
+
+asio::awaitable<std::set<net::NodeId>> Worker::await_models(control::Round round, const std::vector<net::NodeId>& peers,
+                                                            Clock::time_point deadline) {
+  // A peer whose connection is down for a while is gone (killed, partitioned): waiting
+  // out the deadline would only make this worker late for its next peer, and that one
+  // late for the next.
+  std::map<net::NodeId, Clock::time_point> unreachable_since;
+  std::set<net::NodeId> unreachable;
+  while (!stopping_) {
+    const auto now = Clock::now();
+    bool waiting = false;
+    for (const auto from : peers) {
+      if (unreachable.contains(from)) continue;
+      auto it = inbox_.find({round, from});
+      if (it != inbox_.end() && (it->second.failed || it->second.model.complete())) continue;
+      if (node_.connected(from)) {
+        unreachable_since.erase(from);
+      } else if (auto [since, fresh] = unreachable_since.try_emplace(from, now);
+                 !fresh && now - since->second >= kUnreachableAfter) {
+        unreachable.insert(from);
+        continue;
+      }
+      waiting = true;
+    }
+    if (!waiting || now >= deadline) break;
+    wake_.expires_at(std::min(deadline, now + kReachabilityPoll));
+    co_await wake_.async_wait(kAwait);
+  }
+  co_return unreachable;
+}
+
+std::vector<const gossip::IncomingModel*> Worker::collect_models(control::Round round,
+                                                                 const std::vector<net::NodeId>& peers,
+                                                                 const std::set<net::NodeId>& unreachable,
+                                                                 gossip::RoundReport& report) {
+  std::vector<const gossip::IncomingModel*> received;
+  for (const auto from : peers) {
+    auto it = inbox_.find({round, from});
+    if (it != inbox_.end() && !it->second.failed && it->second.model.complete()) {
+      received.push_back(&it->second.model);
+      if (status_.first_exchange_round == 0) status_.first_exchange_round = round;
+      report.bytes_received += it->second.model.bytes_received();
+      measure_bandwidth(from, it->second);
+      continue;
+    }
+    const bool timed_out = it == inbox_.end() || !it->second.failed;
+    report.peer_timed_out = report.peer_timed_out || timed_out;
+    if (timed_out) ++status_.peer_timeouts;
+    log::line(log::Level::kWarn, "worker",
+              "round " + std::to_string(round) + ": no model from node " + std::to_string(from) +
+                  (unreachable.contains(from) ? " (unreachable)"
+                   : timed_out                ? " before the deadline"
+                                              : " (refused)") +
+                  "; keeping our own");
+  }
+  return received;
+}
+
+void Worker::measure_bandwidth(net::NodeId from, const Inbox& in) {
+  // Bytes after the first chunk over the time they took to arrive (the first chunk's own
+  // time is hidden behind the peer's training).
+  const auto span = std::chrono::duration<double>(in.last_chunk - in.first_chunk).count();
+  if (in.chunks < 2 || span <= 0) return;
+  const double bytes = static_cast<double>(in.model.bytes_received()) * static_cast<double>(in.chunks - 1) /
+                       static_cast<double>(in.chunks);
+  const double sample = bytes / span;
+  auto [cell, fresh] = bandwidth_.try_emplace(from, sample);
+  if (!fresh) cell->second = 0.7 * cell->second + 0.3 * sample;  // smoothed
+}
+
+asio::awaitable<void> Worker::finish_round(control::Round round, Clock::time_point round_start,
+                                           gossip::RoundReport& report) {
+  const auto& t = config_.training;
+  if (t.eval_every > 0 && round % static_cast<std::uint64_t>(t.eval_every) == 0) {
+    const auto evaluation = co_await on_pool([&] { return model_.evaluate(test_set_, t.eval_samples); });
+    report.accuracy = evaluation.accuracy;
+    status_.last_accuracy = evaluation.accuracy;
+  }
+  for (const auto& [p, bps] : bandwidth_) report.bandwidth.push_back({p, bps});
+  report.round_micros = micros_since(round_start);
+  status_.last_loss = report.train_loss;
+  status_.bytes_sent += report.bytes_sent;
+  status_.bytes_received += report.bytes_received;
+  status_.rounds_done = round;
+  send_report(report);
+  if (checkpoints() && round % static_cast<std::uint64_t>(t.checkpoint_every) == 0) {
+    co_await on_pool([&] {
+      save_checkpoint(round);
+      return 0;
+    });
+  }
+}
+
+asio::awaitable<void> Worker::report_final() {
+  const auto& t = config_.training;
   const auto final_eval = co_await on_pool([&] { return model_.evaluate(test_set_, test_set_.count); });
   status_.final_accuracy = final_eval.accuracy;
   status_.done = true;

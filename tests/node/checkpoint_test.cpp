@@ -1,6 +1,6 @@
 // The worker's checkpoint on disk: written durably, read back whole, and anything else
 // refused with a message that names the file and the fault.
-#include "raftfl/node/checkpoint.hpp"
+#include "checkpoint.hpp"
 
 #include <gtest/gtest.h>
 

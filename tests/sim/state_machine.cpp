@@ -3,20 +3,14 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "raftfl/common/splitmix64.hpp"
 #include "raftfl/raft/little_endian.hpp"
 
 namespace raftfl::sim {
 namespace {
 
-std::uint64_t mix(std::uint64_t x) {
-  // splitmix64's finalizer: cheap and well spread, enough to tell logs apart.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+// splitmix64's finalizer: cheap and well spread, enough to tell logs apart.
+constexpr std::uint64_t mix(std::uint64_t x) { return common::splitmix64_mix(x); }
 
 void put_u64(std::string& out, std::uint64_t v) { raft::put_le<std::uint64_t>(out, v); }
 

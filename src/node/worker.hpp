@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "raftfl/gossip/exchange.hpp"
@@ -71,7 +72,30 @@ class Worker {
     bool failed = false;
   };
 
+  using Clock = std::chrono::steady_clock;
+
+  // The round loop, in the steps of one round.
   asio::awaitable<void> run();
+  void announce_joining(control::Round round);
+  // Local SGD on this worker's shard (none in consensus rounds); the mean loss.
+  asio::awaitable<double> train_locally(control::Round round);
+  // Who this worker exchanges with in the round.
+  std::vector<net::NodeId> exchange_peers(const control::Topology& topology) const;
+  // Send, wait for the peers' models (or their absence), average what arrived.
+  asio::awaitable<void> exchange(control::Round round, const std::vector<net::NodeId>& peers,
+                                 std::uint64_t mask_seed, gossip::RoundReport& report);
+  void send_model(const std::shared_ptr<const gossip::OutgoingModel>& outgoing, const std::vector<net::NodeId>& peers,
+                  gossip::RoundReport& report);
+  // Returns the peers found unreachable before their model came.
+  asio::awaitable<std::set<net::NodeId>> await_models(control::Round round, const std::vector<net::NodeId>& peers,
+                                                      Clock::time_point deadline);
+  std::vector<const gossip::IncomingModel*> collect_models(control::Round round, const std::vector<net::NodeId>& peers,
+                                                           const std::set<net::NodeId>& unreachable,
+                                                           gossip::RoundReport& report);
+  void measure_bandwidth(net::NodeId from, const Inbox& in);
+  // Evaluation when due, the report, the checkpoint when due.
+  asio::awaitable<void> finish_round(control::Round round, Clock::time_point round_start, gossip::RoundReport& report);
+  asio::awaitable<void> report_final();
   // After the checkpoint's round, or where the cluster is if that is further.
   asio::awaitable<control::Round> first_round();
   asio::awaitable<const control::Topology*> wait_topology(control::Round& round);
@@ -79,7 +103,7 @@ class Worker {
   template <typename Job>
   asio::awaitable<std::invoke_result_t<Job&>> on_pool(Job job);
   void send_report(const gossip::RoundReport& report);
-  // The model and the round it completed (node/checkpoint.hpp).
+  // The model and the round it completed (checkpoint.hpp).
   void save_checkpoint(std::uint64_t round) const;
   // The round of the checkpoint loaded into the model, 0 when there is none.
   std::uint64_t load_checkpoint();
