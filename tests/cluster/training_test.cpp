@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,9 +29,11 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::uint64_t kRounds = 40;
+// A restarted LibTorch process takes seconds to start on a loaded machine (CI runs two
+// tests at once on two cores), while a round of this small MLP takes a few hundred
+// milliseconds: the run must be long enough that the node returns well before the end.
+constexpr std::uint64_t kRounds = 60;
 constexpr std::uint64_t kKillAfter = 10;
-constexpr auto kRestartAfter = 2s;
 
 fs::path test_dir() { return testing::test_dir("raftfl-training"); }
 std::string logs(LocalCluster& c) { return testing::log_of(c, 3000); }
@@ -73,14 +76,24 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
 
   const auto deadline = Clock::now() + 150s;
   std::uint64_t killed = 0;
-  std::optional<Clock::time_point> killed_at;
   bool restarted = false;
+  bool new_leader = false;
+  Clock::time_point killed_at, restarted_at;
+  bool answered = false;
+  std::uint64_t furthest = 0;
+  const auto since = [](Clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) + " ms";
+  };
   std::map<std::uint64_t, std::uint64_t> last_done;  // per node: rounds_done never goes back
   bool all_done = false;
   while (Clock::now() < deadline && !all_done) {
     std::this_thread::sleep_for(200ms);
-    if (killed_at && !restarted && Clock::now() >= *killed_at + kRestartAfter) {
+    // Restarted once the others elected a new leader: the return meets a new coordinator.
+    if (killed != 0 && !restarted && new_leader) {
       cluster.start(killed);
+      std::cout << "new leader after " << since(killed_at) << " (round " << furthest << "): restarting node " << killed
+                << "\n";
+      restarted_at = Clock::now();
       restarted = true;
       last_done.erase(killed);  // it may resume from an older checkpoint
     }
@@ -93,9 +106,16 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
         continue;
       }
       const auto done = (*s)["worker"]["rounds_done"].get<std::uint64_t>();
+      furthest = std::max(furthest, done);
+      if (id == killed && !answered) {
+        answered = true;
+        std::cout << "node " << id << " answers " << since(restarted_at) << " after its restart (round " << furthest
+                  << ")\n";
+      }
       ASSERT_GE(done, last_done[id]) << "node " << id << " went back a round";
       last_done[id] = done;
       if (!(*s)["worker"]["done"].get<bool>()) all_done = false;
+      if (killed != 0 && id != killed && s->value("role", "") == "leader") new_leader = true;
       if (killed == 0 && s->value("role", "") == "leader" && done >= kKillAfter) {
         cluster.kill(id, SIGKILL);
         killed = id;
@@ -117,13 +137,22 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
     EXPECT_EQ(worker["rounds_done"].get<std::uint64_t>(), kRounds) << "node " << id;
     if (s->value("role", "") == "leader") coordinator = id;
     if (id != killed) continue;
-    // Back in the cluster's round, not replaying the rounds it missed: its first exchange
-    // completes within three rounds of its start.
+    // Back in the cluster's round, not replaying the rounds it missed. It starts at the
+    // first of the rounds_ahead (2) rounds already planned without it and is paired from
+    // the next round planned after its joining report arrives; one more round may be
+    // planned while that report is on its way. So its first exchange is at most three
+    // rounds after its start.
     const auto started = worker["started_round"].get<std::uint64_t>();
     const auto first_exchange = worker["first_exchange_round"].get<std::uint64_t>();
+    std::cout << "node " << id << " killed after round " << kKillAfter << ", back at round " << started
+              << ", first exchange in round " << first_exchange << " of " << kRounds << "\n";
     EXPECT_GT(started, kKillAfter + 1) << logs(cluster);
+    // Returned too close to the end, it may never be paired: nothing left to check.
+    ASSERT_LE(started + 3, kRounds) << "node " << id << " came back at round " << started << " of " << kRounds
+                                    << ": too late to check its return (the machine is too slow for this test)\n"
+                                    << logs(cluster);
     EXPECT_NE(first_exchange, 0u) << logs(cluster);
-    EXPECT_LT(first_exchange, started + 3) << "started at round " << started << "\n" << logs(cluster);
+    EXPECT_LE(first_exchange, started + 3) << "started at round " << started << "\n" << logs(cluster);
   }
   // The kill costs the rounds already committed with the dead node in them (up to
   // rounds_ahead + 1, planned before anyone saw it die); the return may cost at most 2.
