@@ -321,9 +321,9 @@ int run_demo(const DemoOptions& o) {
   DemoRun run(o, cluster);
   cluster.start_all();
   std::printf("demo: %d nodes on loopback (%s), %s on non-IID Fashion-MNIST (Dirichlet alpha %.2f), %s at density %g, "
-              "%d rounds of %d local steps; logs in %s\n",
+              "%d rounds of %d local steps; logs in %s (%s)\n",
               o.nodes, o.transport.c_str(), o.model.c_str(), o.alpha, o.sparsifier.c_str(), o.density, o.rounds,
-              o.local_steps, dir.path.c_str());
+              o.local_steps, dir.path.c_str(), o.keep ? "kept" : "removed at the end unless the run fails; --keep keeps them");
   std::fflush(stdout);
 
   const int rc = run.watch();
