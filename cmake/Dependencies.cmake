@@ -57,7 +57,7 @@ raftfl_require(XXHASH_FOUND "xxHash" libxxhash-dev)
 find_package(ZLIB QUIET)
 raftfl_require(ZLIB_FOUND "zlib" zlib1g-dev)
 
-# Asio is header only and has no package config; standalone, on io_uring.
+# Asio is header only and has no package config; standalone.
 find_path(ASIO_INCLUDE_DIR asio.hpp)
 raftfl_require(ASIO_INCLUDE_DIR "Asio" libasio-dev)
 add_library(raftfl_asio INTERFACE)
@@ -66,15 +66,35 @@ target_include_directories(raftfl_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
 # per-thread caches depending on whether a libstdc++ header was included before its own,
 # so two files that include in different orders disagree (one frees what the other
 # allocated the other way: an ODR violation ASan reports). One choice for every file.
-target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_HAS_IO_URING ASIO_DISABLE_STD_ALIGNED_ALLOC)
-# Sockets on io_uring (the design's default) or on epoll. Measured on a 2-vCPU VM
-# (README, "raftfl bench raft"): with a reactor poll budget, epoll delivers a completion to
-# a spinning thread without the cross-CPU interrupt that Asio's io_uring ring costs.
-set(RAFTFL_SOCKET_BACKEND "io_uring" CACHE STRING "Asio's socket backend: io_uring or epoll")
+target_compile_definitions(raftfl_asio INTERFACE ASIO_STANDALONE ASIO_DISABLE_STD_ALIGNED_ALLOC)
+# Sockets on io_uring or on epoll. Asio before 1.27 (Debian 12 ships 1.22) submits the
+# cancellation of a closed socket's operations with a stale user data field, so its
+# completion finishes an unrelated operation with a result not its own while that
+# operation's real submission is still in the kernel (tests/net/socket_close_test.cpp
+# shows it; nodes whose connections were replaced quickly crashed with heap corruption).
+# There the default is epoll and io_uring is refused. Measured on a 2-vCPU VM (README,
+# "raftfl bench raft"): epoll is no slower, and with a reactor poll budget it delivers a
+# completion to a spinning thread without the cross-CPU interrupt that Asio's io_uring
+# ring costs. The write-ahead log uses liburing directly, on io_uring either way.
+file(STRINGS "${ASIO_INCLUDE_DIR}/asio/version.hpp" raftfl_asio_version_line REGEX "^#define ASIO_VERSION [0-9]+")
+string(REGEX MATCH "[0-9]+" RAFTFL_ASIO_VERSION "${raftfl_asio_version_line}")
+if(RAFTFL_ASIO_VERSION LESS 102700)
+  set(raftfl_default_socket_backend epoll)
+else()
+  set(raftfl_default_socket_backend io_uring)
+endif()
+set(RAFTFL_SOCKET_BACKEND "${raftfl_default_socket_backend}" CACHE STRING "Asio's socket backend: io_uring or epoll")
 set_property(CACHE RAFTFL_SOCKET_BACKEND PROPERTY STRINGS io_uring epoll)
 if(RAFTFL_SOCKET_BACKEND STREQUAL "io_uring")
-  target_compile_definitions(raftfl_asio INTERFACE ASIO_DISABLE_EPOLL)
-elseif(NOT RAFTFL_SOCKET_BACKEND STREQUAL "epoll")
+  if(RAFTFL_ASIO_VERSION LESS 102700)
+    message(FATAL_ERROR "raftfl: Asio ${RAFTFL_ASIO_VERSION} completes the wrong operations on io_uring when a "
+                        "socket closes with one in flight (fixed in Asio 1.27); configure with "
+                        "-DRAFTFL_SOCKET_BACKEND=epoll")
+  endif()
+  target_compile_definitions(raftfl_asio INTERFACE ASIO_HAS_IO_URING ASIO_DISABLE_EPOLL)
+elseif(RAFTFL_SOCKET_BACKEND STREQUAL "epoll")
+  # Without ASIO_HAS_IO_URING Asio creates no ring at all: nothing of ours uses its file I/O.
+else()
   message(FATAL_ERROR "raftfl: RAFTFL_SOCKET_BACKEND is '${RAFTFL_SOCKET_BACKEND}'; use io_uring or epoll")
 endif()
 target_link_libraries(raftfl_asio INTERFACE PkgConfig::URING)

@@ -460,6 +460,7 @@ constexpr auto kKeys = std::to_array<Key>({
     integer<&N::max_bytes_per_message>("raft", "max_bytes_per_message", 1, kInt64Max, "entry bytes per append message"),
     integer<&N::snapshot_every>("raft", "snapshot_every", 0, kInt64Max, "entries applied between snapshots; 0: never"),
     integer<&N::max_log_entries>("raft", "max_log_entries", 1, kInt64Max, "proposals are refused above it"),
+    integer<&N::max_term_ahead>("raft", "max_term_ahead", 1, kInt64Max, "a peer's message whose term is further ahead is dropped"),
 
     bind<&N::storage>("storage", "kind", "\"disk\" survives restarts, \"memory\" does not"),
 
@@ -856,6 +857,7 @@ raft::Options NodeConfig::raft_options() const {
   options.max_inflight_messages = max_inflight;
   options.max_entries_per_message = max_entries_per_message;
   options.max_bytes_per_message = max_bytes_per_message;
+  options.max_term_ahead = max_term_ahead;
   return options;
 }
 

@@ -27,6 +27,7 @@ NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state) {
   s.proposals_pending = driver.proposals_pending();
   s.persists = driver.persists();
   s.persisted_entries = driver.persisted_entries();
+  s.messages_dropped = driver.messages_dropped();
   s.transport_stats = transport.stats();
   auto add = [&](raft::NodeId id, bool voter) {
     MemberStatus m;

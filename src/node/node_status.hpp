@@ -41,6 +41,7 @@ struct NodeStatus {
   std::uint64_t kv_digest = 0;
   std::uint64_t proposals_pending = 0;
   std::uint64_t persists = 0;  // durability barriers taken (group commits)
+  std::uint64_t messages_dropped = 0;  // Raft messages the engine found impossible
   std::uint64_t persisted_entries = 0;
   net::TransportStats transport_stats;
   std::vector<MemberStatus> members;

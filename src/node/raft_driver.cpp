@@ -127,11 +127,24 @@ void RaftDriver::start() {
   });
 }
 
-void RaftDriver::step(net::NodeId, capnp::MessageReader& reader) {
+void RaftDriver::step(net::NodeId from, capnp::MessageReader& reader) {
   // The router checked the envelope's addressing.
   raft::Message m = wire::decode_raft_message(reader, nullptr);
   raft_->step(m);
+  if (raft_->dropped_messages() != drops_seen_) log_drop(from);
   notify();
+}
+
+void RaftDriver::log_drop(net::NodeId from) {
+  // At most one line a second: a peer that sends nonsense must not flood the log.
+  const auto now = Clock::now();
+  if (drops_seen_ != 0 && now - last_drop_logged_ < std::chrono::seconds(1)) return;
+  const auto dropped = raft_->dropped_messages() - drops_seen_;
+  drops_seen_ = raft_->dropped_messages();
+  last_drop_logged_ = now;
+  log::line(log::Level::kWarn, "node",
+            "dropped " + std::to_string(dropped) + " impossible Raft message" + (dropped == 1 ? "" : "s") +
+                ", the last from node " + std::to_string(from) + ": " + raft_->last_drop_reason());
 }
 
 asio::awaitable<void> RaftDriver::tick_loop() {

@@ -45,7 +45,7 @@ std::string to_json(const NodeStatus& s, const std::function<void(JsonWriter&)>&
   w.field("transport", s.transport).field("storage", s.storage);
   w.field("kv_keys", s.kv_keys).field("kv_digest", std::string_view(digest));
   w.field("proposals_pending", s.proposals_pending).field("persists", s.persists);
-  w.field("persisted_entries", s.persisted_entries);
+  w.field("persisted_entries", s.persisted_entries).field("messages_dropped", s.messages_dropped);
   w.key("transport_stats").begin_object();
   w.field("frames_sent", s.transport_stats.frames_sent).field("frames_received", s.transport_stats.frames_received);
   w.field("bytes_sent", s.transport_stats.bytes_sent).field("bytes_received", s.transport_stats.bytes_received);

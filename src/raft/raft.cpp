@@ -2,6 +2,8 @@
 // follows, and the Ready/advance exchange with the driver.
 #include "raftfl/raft/raft.hpp"
 
+#include "raftfl/raft/message_bounds.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -56,6 +58,7 @@ const char* options_error(const Options& o) {
   if (o.max_entries_per_message == 0) return "max entries per message must be positive";
   if (o.max_bytes_per_message == 0) return "max bytes per message must be positive";
   if (o.max_inflight_messages == 0) return "max inflight messages must be positive";
+  if (o.max_term_ahead == 0) return "max term ahead must be positive";
   return nullptr;
 }
 
@@ -150,6 +153,11 @@ void Raft::send(Message m) {
 
 void Raft::step(const Message& m) {
   if (m.to != id()) return;
+  if (const char* why = message_out_of_bounds(m, term_, options_.max_term_ahead)) {
+    ++dropped_messages_;
+    last_drop_reason_ = why;
+    return;
+  }
   if (!step_term(m)) return;
   switch (m.type) {
     case MessageType::kPreVote:

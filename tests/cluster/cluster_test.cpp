@@ -42,51 +42,9 @@ LocalClusterOptions options(int nodes, node::TransportKind transport = node::Tra
   return o;
 }
 
-// Writes key=value through whichever node leads; true once acknowledged (applied on the
-// leader). Follows "not leader" hints; gives up after `limit`.
-bool put(LocalCluster& c, const std::string& key, const std::string& value, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    for (int id = 1; id <= c.size(); ++id) {
-      if (!c.running(static_cast<std::uint64_t>(id))) continue;
-      try {
-        const auto reply = nlohmann::json::parse(
-            admin_request(c.config(static_cast<std::uint64_t>(id)).admin, "put " + key + " " + value, 3s));
-        if (reply.value("ok", false)) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
-
-std::optional<std::string> get(LocalCluster& c, std::uint64_t id, const std::string& key) {
-  const auto reply = nlohmann::json::parse(admin_request(c.config(id).admin, "get " + key, 3s));
-  if (!reply.value("found", false)) return std::nullopt;
-  return reply.at("value").get<std::string>();
-}
-
-// Waits until every running node has applied the same state as the others.
-bool converged(LocalCluster& c, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    std::set<std::pair<std::uint64_t, std::string>> states;
-    bool all = true;
-    for (int id = 1; id <= c.size(); ++id) {
-      if (!c.running(static_cast<std::uint64_t>(id))) continue;
-      auto s = c.status(static_cast<std::uint64_t>(id));
-      if (!s) {
-        all = false;
-        break;
-      }
-      states.insert({s->at("applied").get<std::uint64_t>(), s->at("kv_digest").get<std::string>()});
-    }
-    if (all && states.size() == 1) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
+using testing::converged;
+using testing::get;
+using testing::put;
 
 class ClusterTest : public ::testing::TestWithParam<node::TransportKind> {};
 

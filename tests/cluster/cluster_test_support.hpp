@@ -6,10 +6,19 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "admin_client.hpp"
 
 #include "local_cluster.hpp"
 
@@ -33,6 +42,54 @@ inline std::string log_of(LocalCluster& c, std::size_t tail_bytes = 4000) {
     out += "---- node " + std::to_string(id) + " ----\n" + text;
   }
   return out;
+}
+
+using namespace std::chrono_literals;
+
+// Writes key=value through whichever node leads; true once acknowledged (applied on the
+// leader). Follows "not leader" hints; gives up after `limit`.
+inline bool put(LocalCluster& c, const std::string& key, const std::string& value, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int id = 1; id <= c.size(); ++id) {
+      if (!c.running(static_cast<std::uint64_t>(id))) continue;
+      try {
+        const auto reply = nlohmann::json::parse(
+            admin_request(c.config(static_cast<std::uint64_t>(id)).admin, "put " + key + " " + value, 3s));
+        if (reply.value("ok", false)) return true;
+      } catch (const std::exception&) {
+      }
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+inline std::optional<std::string> get(LocalCluster& c, std::uint64_t id, const std::string& key) {
+  const auto reply = nlohmann::json::parse(admin_request(c.config(id).admin, "get " + key, 3s));
+  if (!reply.value("found", false)) return std::nullopt;
+  return reply.at("value").get<std::string>();
+}
+
+// Waits until every running node has applied the same state as the others.
+inline bool converged(LocalCluster& c, std::chrono::milliseconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::set<std::pair<std::uint64_t, std::string>> states;
+    bool all = true;
+    for (int id = 1; id <= c.size(); ++id) {
+      if (!c.running(static_cast<std::uint64_t>(id))) continue;
+      auto s = c.status(static_cast<std::uint64_t>(id));
+      if (!s) {
+        all = false;
+        break;
+      }
+      states.insert({s->at("applied").get<std::uint64_t>(), s->at("kv_digest").get<std::string>()});
+    }
+    if (all && states.size() == 1) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
 }
 
 }  // namespace raftfl::app::testing

@@ -57,6 +57,7 @@ max_entries_per_message = 256
 max_bytes_per_message = 1_048_576
 snapshot_every = 10_000
 max_log_entries = 100_000
+max_term_ahead = 4_294_967_296
 
 [storage]
 kind = "disk"

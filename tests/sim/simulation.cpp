@@ -642,7 +642,14 @@ std::uint64_t Simulation::memory_hash_at(Node& node, Index index) {
 void Simulation::check_after_event(Node* touched) {
   for (Node* n : node_list_) {
     if (!n->up) continue;
-    if (!touched || touched == n) n->raft->check_invariants();
+    if (!touched || touched == n) {
+      n->raft->check_invariants();
+      // Every peer here is correct: a message the engine finds impossible is a bug in the
+      // bounds (message_bounds.hpp) or in the sender.
+      if (n->raft->dropped_messages() != 0)
+        throw raft::InvariantViolation(std::string("node ") + std::to_string(n->id) +
+                                       " dropped a correct peer's message: " + n->raft->last_drop_reason());
+    }
     if (n->raft->role() != Role::kLeader) continue;
     const raft::RaftLog& log = n->raft->log();
     checker_.check_leader_log(n->id, n->raft->term(), log.snapshot_index(), log.last_index(),

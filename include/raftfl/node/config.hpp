@@ -124,6 +124,7 @@ struct NodeConfig {
   std::size_t max_bytes_per_message = std::size_t{1} << 20;
   std::uint64_t snapshot_every = 10000;  // entries applied between snapshots; 0 = never
   std::size_t max_log_entries = 100000;  // proposals are refused above it
+  std::uint64_t max_term_ahead = std::uint64_t{1} << 32;  // peers' messages with later terms are dropped
 
   // [storage]
   StorageKind storage = StorageKind::kDisk;

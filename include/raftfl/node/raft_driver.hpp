@@ -94,6 +94,7 @@ class RaftDriver {
   std::uint64_t proposals_pending() const { return pending_.size(); }
   std::uint64_t persists() const { return persists_; }
   std::uint64_t persisted_entries() const { return persisted_entries_; }
+  std::uint64_t messages_dropped() const { return raft_->dropped_messages(); }
 
  private:
   struct Pending;
@@ -105,6 +106,7 @@ class RaftDriver {
   asio::awaitable<void> on_storage(std::function<void()> work);
   void send_all(std::vector<raft::Message>& messages);
   void step(net::NodeId from, capnp::MessageReader& reader);
+  void log_drop(net::NodeId from);
   void apply(const raft::Entry& entry);
   void fail_pending(const std::string& why);
   void answer_reads(std::vector<raft::ReadState>& states);
@@ -134,6 +136,8 @@ class RaftDriver {
   raft::HardState latest_hard_state_;  // the engine's latest
   raft::HardState synced_hard_state_;  // what the last durability barrier covered
   std::uint64_t persists_ = 0;
+  std::uint64_t drops_seen_ = 0;  // dropped messages already logged
+  std::chrono::steady_clock::time_point last_drop_logged_;
   std::uint64_t persisted_entries_ = 0;
 };
 

@@ -22,6 +22,10 @@ struct Options {
   std::size_t max_bytes_per_message = 1 << 20;
   std::size_t max_inflight_messages = 64;
 
+  // A message whose term is more than this past ours is dropped (message_bounds.hpp): no
+  // real cluster holds 2^32 elections, while a forged or damaged term can be anything.
+  Term max_term_ahead = Term{1} << 32;
+
   // Seeds the randomized election timeout together with the id. A node process draws it
   // from the kernel's entropy (a restarted node must not replay its old timeouts, nor
   // match its peers'); the simulator and the tests set it so that a run replays exactly.

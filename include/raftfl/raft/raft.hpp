@@ -86,6 +86,9 @@ class Raft {
   NodeId transfer_target() const;
   // Checks the engine's own invariants; throws InvariantViolation.
   void check_invariants() const;
+  // Messages step() dropped as impossible (message_bounds.hpp), and why the last one was.
+  std::uint64_t dropped_messages() const { return dropped_messages_; }
+  const char* last_drop_reason() const { return last_drop_reason_; }
 
  private:
   using FollowerState = roles::FollowerState;
@@ -163,6 +166,9 @@ class Raft {
   std::shared_ptr<const Snapshot> snapshot_;
   std::shared_ptr<const Snapshot> snapshot_to_install_;
   std::variant<FollowerState, CandidateState, LeaderState> role_;
+
+  std::uint64_t dropped_messages_ = 0;
+  const char* last_drop_reason_ = "";
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

@@ -155,8 +155,8 @@ struct State : std::enable_shared_from_this<State> {
       auto [ec, socket] = co_await self->acceptor.async_accept(kAwait);
       if (self->stopped) co_return;
       if (ec) {
-        // Asio on io_uring can report operation_aborted for an operation nobody
-        // cancelled (a recycled descriptor's stale cancellation); only stop() ends the loop.
+        // Only stop() ends the loop: an accept that fails (a connection reset before it
+        // was taken, a file descriptor limit) is logged and the next one waits.
         if (ec != asio::error::operation_aborted) warn(std::string("accept failed: ") + ec.message());
         continue;
       }
@@ -312,8 +312,16 @@ struct State : std::enable_shared_from_this<State> {
     }
   }
 
+  // A peer's queue is written by the writer of its current connection. The frames of one
+  // gather write leave the queue when it starts and are owned by that writer's frame until
+  // the write completes: a connection that is replaced meanwhile (a restarted peer, or two
+  // processes claiming one id) has a new writer taking frames from the same queue, and
+  // the old write's buffers must not be freed under it, nor its completion pop frames the
+  // new writer took. The frames of a write that fails are lost with the connection, as
+  // frames already in the kernel are; Raft and the exchanges tolerate loss.
   static asio::awaitable<void> writer(std::shared_ptr<State> self, std::shared_ptr<Connection> conn) {
     std::vector<asio::const_buffer> buffers;
+    std::vector<OutgoingFrame> batch;
     while (!conn->closed && !self->stopped) {
       auto it = self->peers.find(conn->peer);
       if (it == self->peers.end() || it->second.connection != conn) co_return;
@@ -324,28 +332,30 @@ struct State : std::enable_shared_from_this<State> {
         continue;
       }
       buffers.clear();
-      std::size_t frames = 0, bytes = 0;
-      for (const auto& frame : peer.queue) {
-        if (frames > 0 && (frames == kMaxWriteBatchFrames || bytes + frame.total_bytes > kMaxWriteBatchBytes)) break;
-        buffers.emplace_back(frame.prefix.data(), frame.prefix.size() * sizeof(std::uint32_t));
-        for (auto s : frame.segments) buffers.emplace_back(s.begin(), s.size() * sizeof(capnp::word));
-        ++frames;
+      batch.clear();
+      std::size_t bytes = 0;
+      while (!peer.queue.empty()) {
+        const OutgoingFrame& frame = peer.queue.front();
+        if (!batch.empty() && (batch.size() == kMaxWriteBatchFrames || bytes + frame.total_bytes > kMaxWriteBatchBytes))
+          break;
         bytes += frame.total_bytes;
+        batch.push_back(std::move(peer.queue.front()));
+        peer.queue.pop_front();
+      }
+      // Buffers into `batch`, which no longer moves: its frames' memory is this writer's.
+      for (const auto& frame : batch) {
+        buffers.emplace_back(frame.prefix.data(), frame.prefix.size() * sizeof(std::uint32_t));
+        for (auto segment : frame.segments) buffers.emplace_back(segment.begin(), segment.size() * sizeof(capnp::word));
       }
       auto [ec, n] = co_await asio::async_write(conn->socket, buffers, kAwait);
+      // Still counted against send_queue_bytes while written, as frames in the queue are.
+      auto again = self->peers.find(conn->peer);
+      if (again != self->peers.end()) again->second.queued_bytes -= bytes;
       if (ec) {
         self->detach(conn);
         co_return;
       }
-      // The peer map may have changed while we waited; the frames we wrote are still the
-      // queue's first `frames` (only send() appends and only this writer pops).
-      auto again = self->peers.find(conn->peer);
-      if (again == self->peers.end()) co_return;
-      for (std::size_t i = 0; i < frames && !again->second.queue.empty(); ++i) {
-        again->second.queued_bytes -= again->second.queue.front().total_bytes;
-        again->second.queue.pop_front();
-      }
-      self->stats.frames_sent += frames;
+      self->stats.frames_sent += batch.size();
       self->stats.bytes_sent += bytes;
     }
   }

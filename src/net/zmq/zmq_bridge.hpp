@@ -31,10 +31,9 @@ class SocketWatch {
 
   // Closes the duplicate (the socket's own descriptor stays libzmq's). An armed wait is
   // cancelled instead, and the duplicate closed by its handler once the cancellation
-  // completed: Asio 1.22 on io_uring recycles a closed descriptor's per-descriptor state at
-  // once, while the closed descriptor's wait is still in the kernel; a wait started on a
-  // descriptor opened next (a restarted transport) was then seen to end in
-  // operation_aborted although nothing had cancelled it.
+  // completed, so that no wait is in flight on a closed descriptor. (Waits that ended in
+  // operation_aborted with nothing cancelled were Asio 1.22's io_uring cancellations with a
+  // stale user-data field, which the build avoids: cmake/Dependencies.cmake.)
   void close();
 
   // Waits once for the descriptor to signal, then calls `on_wake()` on the io_context,

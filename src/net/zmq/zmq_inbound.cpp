@@ -13,6 +13,10 @@ using zmqwire::Kind;
 
 // Per wake, so that a busy socket does not starve timers and the other sockets.
 constexpr int kReceiveBudget = 512;
+// How often a displaced connection that goes on sending is told again (the refusal can be
+// lost to a full pipe), and how many displaced connections are remembered.
+constexpr auto kRetellDisplaced = std::chrono::milliseconds(100);
+constexpr std::size_t kMaxDisplaced = 64;
 
 }  // namespace
 
@@ -119,6 +123,7 @@ void Inbound::handle_message(bool overflow) {
     case Kind::kData:
       if (admitted_it == admitted_.end()) {
         ++stats_.frames_rejected;
+        tell_displaced(routing_id);
         // Once per connection: a dialer that raced its own reconnection sends a few.
         if (last_unadmitted_warned_ != routing_id) {
           last_unadmitted_warned_ = routing_id;
@@ -152,12 +157,30 @@ void Inbound::handle_hello(const std::string& routing_id, const zmqwire::Head& h
     return;
   }
   forget(routing_id);
+  displaced_.erase(routing_id);
   // A peer that reconnected or restarted replaces its old connection, as over TCP.
   std::string& current = connection_of_[hello->node_id];
-  if (!current.empty()) admitted_.erase(current);
+  if (!current.empty()) {
+    if (displaced_.size() >= kMaxDisplaced) displaced_.erase(displaced_.begin());
+    displaced_[current] = {tags_[current], hello->node_id, {}};
+    admitted_.erase(current);
+    tags_.erase(current);
+  }
   current = routing_id;
   admitted_[routing_id] = hello->node_id;
+  tags_[routing_id] = head.tag;
   send_reply(routing_id, head.tag, reply);
+}
+
+void Inbound::tell_displaced(const std::string& routing_id) {
+  auto it = displaced_.find(routing_id);
+  if (it == displaced_.end()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - it->second.told < kRetellDisplaced) return;
+  it->second.told = now;
+  send_reply(routing_id, it->second.tag,
+             {false, options_.self,
+              "a newer connection claiming node " + std::to_string(it->second.node) + " replaced this one"});
 }
 
 void Inbound::refuse(const std::string& routing_id, std::uint32_t tag, const std::string& reason) {
@@ -174,6 +197,7 @@ void Inbound::forget(const std::string& routing_id) {
   auto current = connection_of_.find(it->second);
   if (current != connection_of_.end() && current->second == routing_id) current->second.clear();
   admitted_.erase(it);
+  tags_.erase(routing_id);
 }
 
 void Inbound::send_reply(const std::string& routing_id, std::uint32_t tag, const HelloReply& reply) {

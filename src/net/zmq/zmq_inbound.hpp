@@ -10,6 +10,9 @@
 
 #include <asio/io_context.hpp>
 
+#include <chrono>
+#include <cstdint>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +50,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   void forget(const std::string& routing_id);
   void send_reply(const std::string& routing_id, std::uint32_t tag, const HelloReply& reply);
   void deliver(NodeId from, const zmqwire::Head& head);
+  void tell_displaced(const std::string& routing_id);
   std::string remote_of(std::string_view routing_id) const;
   void arm();
   void come_back();
@@ -64,6 +68,16 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   std::map<std::string, NodeId, std::less<>> admitted_;  // routing id -> node
   // Per node: the routing id of the connection its Hello admitted last.
   std::map<NodeId, std::string> connection_of_;
+  // The tag of each admitted connection's Hello, and the connections a newer one for the
+  // same node displaced: libzmq does not close those, so their dialer would go on sending
+  // into the void; it is told, with a refusal under its tag, to say hello again.
+  struct Displaced {
+    std::uint32_t tag = 0;
+    NodeId node = 0;
+    std::chrono::steady_clock::time_point told;
+  };
+  std::map<std::string, std::uint32_t, std::less<>> tags_;
+  std::map<std::string, Displaced, std::less<>> displaced_;
   // Once per connection, not once per message: a routing id is one connection.
   std::string last_unadmitted_warned_;
   std::string last_refused_;

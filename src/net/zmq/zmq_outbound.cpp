@@ -183,13 +183,16 @@ void Outbound::receive_reply(NodeId id, Peer& peer) {
   const char* error = check_parts(parts_, 0, overflow, zmqwire::kMaxHandshakeBytes, &head);
   if (!error && head.kind != Kind::kHelloReply) error = "not a handshake reply";
   // Only the reply to this connection's Hello counts; an earlier connection's is stale.
-  const bool current = peer.link_up && peer.awaiting_reply && (error || head.tag == peer.epoch);
-  if (!current) {
+  const bool answers_hello = peer.link_up && peer.awaiting_reply && (error || head.tag == peer.epoch);
+  // Or, once admitted, the peer's word that another connection claiming our id displaced
+  // this one: libzmq keeps the connection, so without it we would send into the void.
+  const bool after_admission = peer.link_up && peer.admitted && !error && head.tag == peer.epoch;
+  if (!answers_hello && !after_admission) {
     parts_.clear();
     return;
   }
-  peer.awaiting_reply = false;
   if (error) {
+    peer.awaiting_reply = false;
     ++stats_.connections_refused;
     warn(describe(id) + " sent a malformed handshake reply (" + error + ")");
     parts_.clear();
@@ -200,13 +203,21 @@ void Outbound::receive_reply(NodeId id, Peer& peer) {
     segments_.read(parts_.data() + 1, head.segments,
                    [&](capnp::MessageReader& reader) { reply = decode_hello_reply(reader); });
   });
+  parts_.clear();
   const auto refusal = refusal_in(reply, id);
+  if (after_admission) {
+    if (refusal.empty()) return;
+    peer.admitted = false;
+    peer.hello_due = true;
+    warn(describe(id) + " " + refusal + "; saying hello again");
+    return;
+  }
+  peer.awaiting_reply = false;
   peer.admitted = refusal.empty();
   if (!peer.admitted) {
     ++stats_.connections_refused;
     warn(describe(id) + " " + refusal);
   }
-  parts_.clear();
 }
 
 bool Outbound::wants_to_write(const Peer& peer) {
