@@ -2,7 +2,9 @@
 // every one on the same cluster shape, data split and seeds, one after the other in one run.
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -170,7 +172,7 @@ int run_bench_tta(const BenchTtaOptions& o) {
   }
   std::ofstream csv(o.csv);
   if (!csv) {
-    std::fprintf(stderr, "raftfl: bench tta: cannot write %s\n", o.csv.c_str());
+    std::fprintf(stderr, "raftfl: bench tta: cannot write %s: %s\n", o.csv.c_str(), std::strerror(errno));
     return kExitUsage;
   }
   csv << "algorithm,round,seconds,bytes_sent,mean_accuracy_percent\n";

@@ -4,7 +4,9 @@
 #include <sched.h>
 
 #include <asio/executor_work_guard.hpp>
+
 #include <cstdio>
+#include <cstring>
 
 namespace raftfl::net {
 
@@ -45,8 +47,9 @@ void Reactor::loop() {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(options_.cpu, &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-      std::fprintf(stderr, "raftfl: %s: cannot pin to cpu %d; running unpinned\n", options_.name.c_str(), options_.cpu);
+    if (const int error = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); error != 0)
+      std::fprintf(stderr, "raftfl: %s: cannot pin to cpu %d (%s); running unpinned\n", options_.name.c_str(),
+                   options_.cpu, std::strerror(error));
   }
   // The loop runs until stop(), not until it runs out of work: connections and timers
   // come and go.

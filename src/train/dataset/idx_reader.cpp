@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <cstdio>
 #include <limits>
@@ -43,8 +45,12 @@ class GzReader {
     if (!std::filesystem::is_regular_file(status)) {
       throw DatasetError("dataset file " + path.string() + " is not a regular file");
     }
+    errno = 0;
     file_.reset(gzopen(path.c_str(), "rb"));
-    if (!file_) throw DatasetError("dataset file " + path.string() + " cannot be opened for reading");
+    // gzopen leaves errno set when open() failed, and 0 when it ran out of memory.
+    if (!file_)
+      throw DatasetError("dataset file " + path.string() + " cannot be opened for reading: " +
+                         (errno != 0 ? std::strerror(errno) : "out of memory"));
     gzbuffer(file_.get(), 256 * 1024);
   }
 
