@@ -47,11 +47,14 @@ inline std::string log_of(LocalCluster& c, std::size_t tail_bytes = 4000) {
 using namespace std::chrono_literals;
 
 // Writes key=value through whichever node leads; true once acknowledged (applied on the
-// leader). Follows "not leader" hints; gives up after `limit`.
-inline bool put(LocalCluster& c, const std::string& key, const std::string& value, std::chrono::milliseconds limit = 10s) {
+// leader). Follows "not leader" hints; gives up after `limit`. Asks nodes 1 to `last_node`
+// (every node when 0).
+inline bool put(LocalCluster& c, const std::string& key, const std::string& value, std::chrono::milliseconds limit = 10s,
+                int last_node = 0) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
+  const int last = last_node == 0 ? c.size() : last_node;
   while (std::chrono::steady_clock::now() < deadline) {
-    for (int id = 1; id <= c.size(); ++id) {
+    for (int id = 1; id <= last; ++id) {
       if (!c.running(static_cast<std::uint64_t>(id))) continue;
       try {
         const auto reply = nlohmann::json::parse(

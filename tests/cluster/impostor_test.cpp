@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "admin_client.hpp"
 #include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
 
@@ -50,22 +49,8 @@ LocalClusterOptions impostor_options(node::TransportKind transport) {
   return o;
 }
 
-// One put through the real nodes (the clients do not know the impostor); true once one
-// of them acknowledged it.
-bool put(LocalCluster& c, const std::string& key, std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    for (std::uint64_t id = 1; id <= 3; ++id) {
-      try {
-        if (nlohmann::json::parse(admin_request(c.config(id).admin, "put " + key + " v", 2s)).value("ok", false))
-          return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
+// Clients know the three real nodes, not the impostor.
+constexpr int kRealNodes = 3;
 
 // Clients writing distinct keys through whichever node acknowledges, as `raftfl put` does.
 class Writers {
@@ -75,7 +60,7 @@ class Writers {
       threads_.emplace_back([this, &c, t] {
         for (int n = 0; !stop_; ++n) {
           const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
-          if (!put(c, key, 5s)) continue;
+          if (!testing::put(c, key, "v", 5s, kRealNodes)) continue;
           std::lock_guard lock(mutex_);
           acknowledged_.push_back(key);
         }
@@ -129,7 +114,7 @@ TEST_P(ClusterImpostor, TwoProcessesClaimingOneIdCrashAndWedgeNoNode) {
   if (!c.wait_exit(kImpostor, 10s)) c.kill(kImpostor, SIGKILL);
 
   // Not wedged: the three nodes go on acknowledging writes without the impostor.
-  ASSERT_TRUE(put(c, "after-the-impostor", 20s)) << log_of(c);
+  ASSERT_TRUE(testing::put(c, "after-the-impostor", "1", 20s, kRealNodes)) << log_of(c);
   writers.stop();
   for (std::uint64_t id = 1; id <= 3; ++id) {
     const auto exited = c.wait_exit(id, 0ms);

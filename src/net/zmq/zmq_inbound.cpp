@@ -108,7 +108,7 @@ void Inbound::handle_message(bool overflow) {
   if (error) {
     if (admitted_it != admitted_.end()) {
       ++stats_.frames_rejected;
-      warn("malformed message from " + describe(admitted_it->second) + ": " + error + "; dropped");
+      warn("malformed message from " + describe(admitted_it->second.node) + ": " + error + "; dropped");
     } else if (routing_id == last_refused_) {
       ++stats_.frames_rejected;  // refused already; TCP would have closed the connection
     } else {
@@ -131,12 +131,12 @@ void Inbound::handle_message(bool overflow) {
         }
         return;
       }
-      deliver(admitted_it->second, head);
+      deliver(admitted_it->second.node, head);
       return;
     case Kind::kHelloReply:
       if (admitted_it != admitted_.end()) {
         ++stats_.frames_rejected;
-        warn("unexpected handshake reply from " + describe(admitted_it->second) + "; dropped");
+        warn("unexpected handshake reply from " + describe(admitted_it->second.node) + "; dropped");
       } else if (routing_id == last_refused_) {
         ++stats_.frames_rejected;
       } else {
@@ -162,13 +162,13 @@ void Inbound::handle_hello(const std::string& routing_id, const zmqwire::Head& h
   std::string& current = connection_of_[hello->node_id];
   if (!current.empty()) {
     if (displaced_.size() >= kMaxDisplaced) displaced_.erase(displaced_.begin());
-    displaced_[current] = {tags_[current], hello->node_id, {}};
-    admitted_.erase(current);
-    tags_.erase(current);
+    if (auto old = admitted_.find(current); old != admitted_.end()) {
+      displaced_[current] = {old->second, {}};
+      admitted_.erase(old);
+    }
   }
   current = routing_id;
-  admitted_[routing_id] = hello->node_id;
-  tags_[routing_id] = head.tag;
+  admitted_[routing_id] = {hello->node_id, head.tag};
   send_reply(routing_id, head.tag, reply);
 }
 
@@ -178,9 +178,9 @@ void Inbound::tell_displaced(const std::string& routing_id) {
   const auto now = std::chrono::steady_clock::now();
   if (now - it->second.told < kRetellDisplaced) return;
   it->second.told = now;
-  send_reply(routing_id, it->second.tag,
+  send_reply(routing_id, it->second.was.tag,
              {false, options_.self,
-              "a newer connection claiming node " + std::to_string(it->second.node) + " replaced this one"});
+              "a newer connection claiming node " + std::to_string(it->second.was.node) + " replaced this one"});
 }
 
 void Inbound::refuse(const std::string& routing_id, std::uint32_t tag, const std::string& reason) {
@@ -194,10 +194,9 @@ void Inbound::refuse(const std::string& routing_id, std::uint32_t tag, const std
 void Inbound::forget(const std::string& routing_id) {
   auto it = admitted_.find(routing_id);
   if (it == admitted_.end()) return;
-  auto current = connection_of_.find(it->second);
+  auto current = connection_of_.find(it->second.node);
   if (current != connection_of_.end() && current->second == routing_id) current->second.clear();
   admitted_.erase(it);
-  tags_.erase(routing_id);
 }
 
 void Inbound::send_reply(const std::string& routing_id, std::uint32_t tag, const HelloReply& reply) {

@@ -65,18 +65,21 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   Transport::ReceiveHandler handler_;
   bool delivering_ = false;  // inside the handler: stop() must not destroy it there
   bool drop_handler_ = false;
-  std::map<std::string, NodeId, std::less<>> admitted_;  // routing id -> node
+  // A connection whose Hello was accepted: the node it speaks for, and its Hello's tag.
+  struct Admitted {
+    NodeId node = 0;
+    std::uint32_t tag = 0;
+  };
+  std::map<std::string, Admitted, std::less<>> admitted_;  // by routing id
   // Per node: the routing id of the connection its Hello admitted last.
   std::map<NodeId, std::string> connection_of_;
-  // The tag of each admitted connection's Hello, and the connections a newer one for the
-  // same node displaced: libzmq does not close those, so their dialer would go on sending
-  // into the void; it is told, with a refusal under its tag, to say hello again.
+  // Connections a newer one for the same node displaced: libzmq does not close those, so
+  // their dialer would go on sending into the void; it is told, with a refusal under its
+  // Hello's tag, to say hello again.
   struct Displaced {
-    std::uint32_t tag = 0;
-    NodeId node = 0;
+    Admitted was;
     std::chrono::steady_clock::time_point told;
   };
-  std::map<std::string, std::uint32_t, std::less<>> tags_;
   std::map<std::string, Displaced, std::less<>> displaced_;
   // Once per connection, not once per message: a routing id is one connection.
   std::string last_unadmitted_warned_;
