@@ -32,16 +32,21 @@ AdminClient::AdminClient(const node::Endpoint& endpoint, std::chrono::millisecon
   std::string last_error = "no address";
   for (auto* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
     const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
     if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
       int err = 0;
       socklen_t len = sizeof(err);
-      if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
-          err == 0) {
+      const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      if (ready == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
         fd_ = fd;
         break;
       }
+      // Only a poll that returned 0 is a timeout: a failed poll or getsockopt has its own errno.
+      if (ready < 0 || (ready == 1 && err == 0)) err = errno;
       last_error = err != 0 ? std::strerror(err) : "connection timed out";
     } else {
       last_error = std::strerror(errno);

@@ -65,7 +65,12 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
       if (other != id) c.peers.push_back({other, oc.listen});
     }
     if (options_.customize) options_.customize(c);
-    std::ofstream(config_file(id)) << node::to_toml(c);
+    const auto file = config_file(id);
+    std::ofstream out(file);
+    if (!out) throw std::runtime_error("cannot create " + file.string() + ": " + std::strerror(errno));
+    out << node::to_toml(c);
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + file.string() + ": " + std::strerror(errno));
   }
 }
 
@@ -100,6 +105,9 @@ void LocalCluster::start(std::uint64_t id) {
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
+    } else {
+      // The node then writes to our stderr instead: say why its log file is missing.
+      std::fprintf(stderr, "cannot open %s: %s\n", log.c_str(), std::strerror(errno));
     }
     ::execl(binary.c_str(), "raftfl", "node", "--config", config.c_str(), static_cast<char*>(nullptr));
     std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));

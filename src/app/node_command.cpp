@@ -33,8 +33,13 @@ namespace {
 int exec_training_binary(const std::string& config_file, const std::string& name) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    std::fprintf(stderr, "raftfl: %s: training.enabled: cannot find %s: /proc/self/exe: %s\n", name.c_str(),
+                 kTrainingBinary, ec.message().c_str());
+    return kExitFailure;
+  }
   const auto trainer = self.parent_path() / kTrainingBinary;
-  if (ec || !std::filesystem::exists(trainer)) {
+  if (!std::filesystem::exists(trainer)) {
     std::fprintf(stderr, "raftfl: %s: training.enabled: %s not found beside %s (this build has no training)\n",
                  name.c_str(), kTrainingBinary, self.c_str());
     return kExitUsage;

@@ -10,6 +10,7 @@
 
 #include <charconv>
 #include <sstream>
+#include <system_error>
 #include <vector>
 
 #include "raftfl/common/json_writer.hpp"
@@ -51,13 +52,17 @@ std::string error_json(std::string_view what) {
 
 AdminServer::AdminServer(asio::io_context& io, RaftDriver& node, const Endpoint& listen)
     : io_(io), node_(node), load_(io, node), acceptor_(io) {
-  tcp::resolver resolver(io);
-  const tcp::endpoint ep = *resolver.resolve(listen.host, std::to_string(listen.port)).begin();
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen();
-  port_ = acceptor_.local_endpoint().port();
+  try {
+    tcp::resolver resolver(io);
+    const tcp::endpoint ep = *resolver.resolve(listen.host, std::to_string(listen.port)).begin();
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "admin endpoint: cannot listen on " + listen.host + ":" + std::to_string(listen.port));
+  }
 }
 
 void AdminServer::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
@@ -76,8 +81,20 @@ void AdminServer::stop() {
 asio::awaitable<void> AdminServer::accept_loop() {
   while (!stopped_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kAwait);
-    if (ec || stopped_) co_return;
-    socket.set_option(tcp::no_delay(true));
+    if (stopped_) co_return;
+    if (ec) {
+      // As in the TCP transport: a failed accept (a connection reset before it was taken, a
+      // file descriptor limit) must not end the loop and leave the endpoint deaf.
+      if (ec == asio::error::operation_aborted) continue;
+      log::line(log::Level::kWarn, "admin", std::string("accept failed: ") + ec.message());
+      // Out of file descriptors every accept fails at once: pause rather than spin.
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(kAwait);
+      continue;
+    }
+    // Checked, not thrown: an exception would end the loop, silently (detached).
+    asio::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     auto shared = std::make_shared<tcp::socket>(std::move(socket));
     sessions_.remove_if([](const auto& weak) { return weak.expired(); });
     sessions_.push_back(shared);

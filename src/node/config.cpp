@@ -823,8 +823,14 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
   if (std::filesystem::is_directory(file, ec)) throw ConfigError(name + ": cannot read: is a directory");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(name + ": cannot open: " + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ConfigError(name + ": cannot read: " + std::strerror(errno));
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::ios_base::failure& e) {
+    // libstdc++'s filebuf throws on a failed read(2), with its errno as the code; the
+    // stream's badbit is never set on this path.
+    throw ConfigError(name + ": cannot read: " + e.code().message());
+  }
   return parse_node_config(text, name);
 }
 

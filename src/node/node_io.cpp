@@ -17,7 +17,8 @@ std::unique_ptr<storage::Storage> open_storage(const NodeConfig& config) {
               config.data_dir.string() + ": cut " + std::to_string(wal->recovered_torn_bytes()) +
                   " bytes of an unfinished write at the end of the log");
   if (!wal->uses_io_uring())
-    log::line(log::Level::kInfo, "storage", "io_uring unavailable; writing with pwritev and fdatasync");
+    log::line(log::Level::kInfo, "storage",
+              "io_uring unavailable (" + wal->why_no_io_uring() + "); writing with pwritev and fdatasync");
   return wal;
 }
 

@@ -154,8 +154,7 @@ void Raft::send(Message m) {
 void Raft::step(const Message& m) {
   if (m.to != id()) return;
   if (const char* why = message_out_of_bounds(m, term_, options_.max_term_ahead)) {
-    ++dropped_messages_;
-    last_drop_reason_ = why;
+    drop(why);
     return;
   }
   if (!step_term(m)) return;
@@ -175,6 +174,11 @@ void Raft::step(const Message& m) {
         else step_leader(m);
       },
       role_);
+}
+
+void Raft::drop(const char* why) {
+  ++dropped_messages_;
+  last_drop_reason_ = why;
 }
 
 // Figure 2, "Rules for all servers": a higher term makes us a follower; lower terms are
@@ -243,7 +247,10 @@ void Raft::step_follower(const Message& m) {
       handle_snapshot(m);
       break;
     case MessageType::kTimeoutNow:
-      handle_timeout_now(m);
+      // Only our leader may hand us its role: from anyone else (a stale or confused peer,
+      // a frame damaged on the way) a forced election would depose a healthy leader.
+      // Not counted as impossible: a follower that restarted does not know its leader yet.
+      if (m.from == state.leader) handle_timeout_now(m);
       break;
     case MessageType::kReadIndexResp:
       read_states_.push_back({m.index, m.context});

@@ -124,6 +124,13 @@ void Raft::handle_append_response(const Message& m) {
   LeaderState& l = std::get<LeaderState>(role_);
   auto it = l.progress.find(m.from);
   if (it == l.progress.end()) return;
+  if (!m.reject && m.index > log_.last_index()) {
+    // Nobody holds entries we never had: counting such an acknowledgement would commit
+    // entries that no follower holds and send snapshots to a follower that "holds" more
+    // than we do.
+    drop("acknowledges entries past the leader's log");
+    return;
+  }
   Progress& pr = it->second;
   pr.recent_active = true;
   if (m.reject) {

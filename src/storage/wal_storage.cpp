@@ -79,7 +79,14 @@ std::string read_file(const fs::path& file) {
   // One read of the whole file: recovery reads up to a segment's worth, and a byte-wise
   // stream iterator costs more than the checksums.
   std::string bytes(fs::file_size(file), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  // libstdc++ hands a failed read(2)'s errno only to an exception, thrown only with badbit
+  // among the stream's exceptions; otherwise the stream just goes bad and the errno is lost.
+  in.exceptions(std::ios::badbit);
+  try {
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  } catch (const std::ios_base::failure& e) {
+    throw std::system_error(e.code(), "read " + file.string());
+  }
   if (static_cast<std::size_t>(in.gcount()) != bytes.size())
     throw std::system_error(EIO, std::generic_category(), "read " + file.string());
   return bytes;
@@ -268,11 +275,16 @@ class WalStorage::Ring {
   // (some sandboxes implement a subset) leaves the ring not ready: the log then uses
   // pwrite, which is just as durable.
   Ring() {
-    if (io_uring_queue_init(kRingEntries, &ring_, 0) != 0) return;
+    if (const int r = io_uring_queue_init(kRingEntries, &ring_, 0); r != 0) {
+      refusal_ = std::string("io_uring_queue_init: ") + std::strerror(-r);
+      return;
+    }
     initialised_ = true;
+    // liburing keeps the probe's errno to itself.
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
     ready_ = probe && io_uring_opcode_supported(probe, IORING_OP_WRITEV) &&
              io_uring_opcode_supported(probe, IORING_OP_FSYNC);
+    if (!ready_) refusal_ = probe ? "no writev or fsync on this io_uring" : "io_uring's opcode probe failed";
     if (probe) io_uring_free_probe(probe);
   }
   ~Ring() {
@@ -282,6 +294,8 @@ class WalStorage::Ring {
   Ring& operator=(const Ring&) = delete;
 
   bool ready() const { return ready_; }
+  // Why not ready: for the log.
+  const std::string& refusal() const { return refusal_; }
 
   // Writes `iov` at `offset` of `fd` and returns once it is on disk. The writes and the
   // fdatasync go in as one linked chain: one system call and one wait per round, and the
@@ -371,6 +385,7 @@ class WalStorage::Ring {
   io_uring ring_{};
   bool initialised_ = false;
   bool ready_ = false;
+  std::string refusal_;
   io_uring_sqe* last_sqe_ = nullptr;
 };
 
@@ -378,6 +393,9 @@ WalStorage::WalStorage(fs::path dir, Options options) : dir_(std::move(dir)), op
   if (options_.io_uring) {
     auto ring = std::make_unique<Ring>();
     if (ring->ready()) ring_ = std::move(ring);
+    else no_io_uring_ = ring->refusal();
+  } else {
+    no_io_uring_ = "turned off";
   }
   fs::create_directories(dir_ / "wal");
   fs::create_directories(dir_ / "snap");

@@ -2,19 +2,23 @@
 
 // What every multi-process test needs: a fresh directory per test and the tail of each
 // node's log for the failure message.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -93,6 +97,55 @@ inline bool converged(LocalCluster& c, std::chrono::milliseconds limit = 20s) {
     std::this_thread::sleep_for(50ms);
   }
   return false;
+}
+
+// Clients writing distinct keys through whichever node acknowledges, as `raftfl put` does,
+// asking nodes 1 to `last_node` (every node when 0). Each acknowledgement is kept with
+// its time, so that a test can find the longest stretch without one.
+class Writers {
+ public:
+  struct Acknowledged {
+    std::string key;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  Writers(LocalCluster& c, int count, int last_node = 0) {
+    for (int t = 0; t < count; ++t) {
+      threads_.emplace_back([this, &c, t, last_node] {
+        for (int n = 0; !stop_; ++n) {
+          const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
+          if (!put(c, key, "v", 5s, last_node)) continue;
+          std::lock_guard lock(mutex_);
+          acknowledged_.push_back({key, std::chrono::steady_clock::now()});
+        }
+      });
+    }
+  }
+  ~Writers() { stop(); }
+  Writers(const Writers&) = delete;
+  Writers& operator=(const Writers&) = delete;
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::vector<Acknowledged> acknowledged() {
+    std::lock_guard lock(mutex_);
+    return acknowledged_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<Acknowledged> acknowledged_;
+  std::vector<std::thread> threads_;
+};
+
+inline std::string exit_of(int status) {
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "exit code " + std::to_string(WEXITSTATUS(status));
 }
 
 }  // namespace raftfl::app::testing

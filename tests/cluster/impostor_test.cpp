@@ -11,13 +11,10 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <iostream>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
@@ -28,6 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::log_of;
+using testing::Writers;
+using testing::exit_of;
 
 // The impostor's slot in the LocalCluster; its configuration says it is node 2.
 constexpr std::uint64_t kImpostor = 4;
@@ -52,52 +51,13 @@ LocalClusterOptions impostor_options(node::TransportKind transport) {
 // Clients know the three real nodes, not the impostor.
 constexpr int kRealNodes = 3;
 
-// Clients writing distinct keys through whichever node acknowledges, as `raftfl put` does.
-class Writers {
- public:
-  Writers(LocalCluster& c, int count) {
-    for (int t = 0; t < count; ++t) {
-      threads_.emplace_back([this, &c, t] {
-        for (int n = 0; !stop_; ++n) {
-          const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
-          if (!testing::put(c, key, "v", 5s, kRealNodes)) continue;
-          std::lock_guard lock(mutex_);
-          acknowledged_.push_back(key);
-        }
-      });
-    }
-  }
-  ~Writers() { stop(); }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  std::vector<std::string> acknowledged() {
-    std::lock_guard lock(mutex_);
-    return acknowledged_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::vector<std::string> acknowledged_;
-  std::vector<std::thread> threads_;
-};
-
-std::string exit_of(int status) {
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "exit code " + std::to_string(WEXITSTATUS(status));
-}
-
 class ClusterImpostor : public ::testing::TestWithParam<node::TransportKind> {};
 
 TEST_P(ClusterImpostor, TwoProcessesClaimingOneIdCrashAndWedgeNoNode) {
   LocalCluster c(impostor_options(GetParam()));
   for (std::uint64_t id = 1; id <= 3; ++id) c.start(id);
   ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
-  Writers writers(c, 3);
+  Writers writers(c, 3, kRealNodes);
   std::this_thread::sleep_for(1s);
   c.start(kImpostor);
 
@@ -128,8 +88,8 @@ TEST_P(ClusterImpostor, TwoProcessesClaimingOneIdCrashAndWedgeNoNode) {
   ASSERT_NE(leader, 0u) << log_of(c);
   const auto acknowledged = writers.acknowledged();
   std::size_t lost = 0;
-  for (const auto& key : acknowledged) {
-    if (!testing::get(c, leader, key)) ++lost;
+  for (const auto& write : acknowledged) {
+    if (!testing::get(c, leader, write.key)) ++lost;
   }
   std::cout << "impostor run: " << acknowledged.size() << " writes acknowledged, " << lost
             << " of them missing on the leader afterwards; the three nodes "

@@ -83,6 +83,26 @@ TEST(LeadershipTransfer, TransferToAnUnreachableNodeIsAbandonedAfterAnElectionTi
   EXPECT_EQ(c.raft(2).log().committed(), r.index);
 }
 
+TEST(LeadershipTransfer, ATimeoutNowFromAFollowerDeposesNobody) {
+  Cluster c(make_config({1, 2, 3}));
+  ASSERT_TRUE(c.elect(1));
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.from = 2;
+  m.to = 3;
+  m.term = c.raft(1).term();
+  c.raft(3).step(m);
+  c.deliver_all();
+  EXPECT_EQ(c.raft(3).role(), Role::kFollower);
+  EXPECT_EQ(c.raft(1).role(), Role::kLeader);
+  EXPECT_EQ(c.raft(1).term(), m.term);
+  // From the leader it is the transfer it always was.
+  m.from = 1;
+  c.raft(3).step(m);
+  c.deliver_all();
+  EXPECT_EQ(c.raft(3).role(), Role::kLeader);
+}
+
 TEST(LeadershipTransfer, RefusedForNonVotersSelfAndFollowers) {
   Cluster c(make_config({1, 2, 3}, {4}));
   ASSERT_TRUE(c.elect(1));

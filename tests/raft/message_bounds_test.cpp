@@ -122,6 +122,29 @@ TEST(MessageBounds, EntriesThatDoNotFollowTheirIndexOrGoBackInTermAreDropped) {
   EXPECT_EQ(c.raft(2).log().last_index(), last + 1);
 }
 
+TEST(MessageBounds, AnAcknowledgementPastTheLeadersLogIsDropped) {
+  Cluster c = settled();
+  const Index last = c.raft(1).log().last_index();
+  const Index committed = c.raft(1).log().committed();
+  Message ack = heartbeat(2, 1, c.raft(1).term());
+  ack.type = MessageType::kAppendResp;
+  ack.index = last + 1000;
+  c.raft(1).step(ack);
+  EXPECT_EQ(c.raft(1).dropped_messages(), 1u);
+  EXPECT_STREQ(c.raft(1).last_drop_reason(), "acknowledges entries past the leader's log");
+  EXPECT_EQ(c.raft(1).progress(2)->match, last);
+  c.raft(1).check_invariants();
+  // Commits still need a follower that really holds the entry.
+  c.isolate(2);
+  c.isolate(3);
+  ASSERT_TRUE(c.propose(1, "b").ok());
+  c.deliver_all();
+  ack.index = last + 1;
+  c.raft(1).step(ack);
+  EXPECT_EQ(c.raft(1).log().committed(), committed + 1) << "the acknowledgement within the log counts";
+  c.raft(1).check_invariants();
+}
+
 TEST(MessageBounds, CorrectMessagesAreInBounds) {
   // Every message a healthy cluster sends passes: an election, replication, a read, a
   // snapshot to a lagging follower.

@@ -86,7 +86,8 @@ class Raft {
   NodeId transfer_target() const;
   // Checks the engine's own invariants; throws InvariantViolation.
   void check_invariants() const;
-  // Messages step() dropped as impossible (message_bounds.hpp), and why the last one was.
+  // Messages dropped as impossible (message_bounds.hpp, or impossible given our own log),
+  // and why the last one was.
   std::uint64_t dropped_messages() const { return dropped_messages_; }
   const char* last_drop_reason() const { return last_drop_reason_; }
 
@@ -106,6 +107,7 @@ class Raft {
   void step_candidate(const Message& m);
   void step_leader(const Message& m);
   void send(Message m);
+  void drop(const char* why);
   void reset_timers();
   int randomized_election_timeout();
   LeaderState* leader_state() { return std::get_if<LeaderState>(&role_); }

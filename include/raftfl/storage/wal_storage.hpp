@@ -55,8 +55,9 @@ class WalStorage final : public Storage {
 
   // What recovery did, for logs and tests.
   std::uint64_t recovered_torn_bytes() const { return torn_bytes_; }
-  // Whether appends go through io_uring (false: the pwrite fallback).
+  // Whether appends go through io_uring (false: the pwrite fallback), and if not, why.
   bool uses_io_uring() const { return ring_ != nullptr; }
+  const std::string& why_no_io_uring() const { return no_io_uring_; }
 
  private:
   class RecordBatch;
@@ -74,6 +75,7 @@ class WalStorage final : public Storage {
   Options options_;
   MemoryStorage memory_;  // the recovered and written state, as load() returns it
   std::unique_ptr<Ring> ring_;  // null: io_uring is unavailable or not wanted
+  std::string no_io_uring_;     // why ring_ is null
   int fd_ = -1;
   std::filesystem::path segment_path_;  // the segment fd_ appends to, for error messages
   std::uint64_t segment_seq_ = 0;

@@ -21,6 +21,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <system_error>
 
 #include "decode_errors.hpp"
 #include "raftfl/common/log.hpp"
@@ -44,6 +45,8 @@ constexpr std::size_t kMaxWriteBatchBytes = 4 << 20;
 constexpr std::size_t kMaxWriteBatchFrames = 512;
 constexpr std::size_t kMaxHandshakeBytes = 64 << 10;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+// After a failed accept: long enough that a listener out of file descriptors does not spin.
+constexpr auto kAcceptRetryPause = std::chrono::milliseconds(100);
 
 void warn(const std::string& text) { log::line(log::Level::kWarn, "tcp", text); }
 
@@ -157,7 +160,12 @@ struct State : std::enable_shared_from_this<State> {
       if (ec) {
         // Only stop() ends the loop: an accept that fails (a connection reset before it
         // was taken, a file descriptor limit) is logged and the next one waits.
-        if (ec != asio::error::operation_aborted) warn(std::string("accept failed: ") + ec.message());
+        if (ec == asio::error::operation_aborted) continue;
+        warn(std::string("accept failed: ") + ec.message());
+        // Out of file descriptors, the listener stays readable and every accept fails at
+        // once: pause, so that the loop neither spins nor floods the log.
+        asio::steady_timer pause(self->context, kAcceptRetryPause);
+        co_await pause.async_wait(kAwait);
         continue;
       }
       set_no_delay(socket);
@@ -373,14 +381,19 @@ class TcpTransport final : public Transport {
     }
     // Bind now, so that a port conflict is the constructor's error and listen_port() is
     // known before start().
-    tcp::resolver resolver(context);
-    const auto endpoints = resolver.resolve(state_->options.listen_host, std::to_string(state_->options.listen_port));
-    const tcp::endpoint ep = *endpoints.begin();
-    state_->acceptor.open(ep.protocol());
-    state_->acceptor.set_option(tcp::acceptor::reuse_address(true));
-    state_->acceptor.bind(ep);
-    state_->acceptor.listen();
-    state_->port = state_->acceptor.local_endpoint().port();
+    const std::string where = state_->options.listen_host + ":" + std::to_string(state_->options.listen_port);
+    try {
+      tcp::resolver resolver(context);
+      const auto endpoints = resolver.resolve(state_->options.listen_host, std::to_string(state_->options.listen_port));
+      const tcp::endpoint ep = *endpoints.begin();
+      state_->acceptor.open(ep.protocol());
+      state_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+      state_->acceptor.bind(ep);
+      state_->acceptor.listen();
+      state_->port = state_->acceptor.local_endpoint().port();
+    } catch (const std::system_error& e) {
+      throw std::system_error(e.code(), "cannot listen on " + where);
+    }
   }
 
   ~TcpTransport() override { stop(); }

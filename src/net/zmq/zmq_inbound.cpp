@@ -2,6 +2,8 @@
 
 
 #include <optional>
+#include <string>
+#include <system_error>
 #include <utility>
 
 #include "decode_errors.hpp"
@@ -31,7 +33,12 @@ Inbound::Inbound(asio::io_context& context, zmq::context_t& zmq_context, Transpo
   router_.set(zmq::sockopt::sndhwm, kHighWaterMark);
   router_.set(zmq::sockopt::ipv6, is_ipv6(options_.listen_host));
   const std::string port = options_.listen_port == 0 ? "*" : std::to_string(options_.listen_port);
-  router_.bind(endpoint(options_.listen_host, port));
+  const std::string where = endpoint(options_.listen_host, port);
+  try {
+    router_.bind(where);
+  } catch (const zmq::error_t& e) {
+    throw std::system_error(e.num(), std::generic_category(), "cannot listen on " + where);
+  }
   const std::string bound = router_.get(zmq::sockopt::last_endpoint);
   port_ = static_cast<std::uint16_t>(std::stoul(bound.substr(bound.rfind(':') + 1)));
   watch_.open(context_, router_);

@@ -37,6 +37,10 @@ class GzReader {
   explicit GzReader(const std::filesystem::path& path) : path_(path) {
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
+    // A file that cannot be looked at (a directory on its path without search permission)
+    // is not one that does not exist.
+    if (ec && status.type() != std::filesystem::file_type::not_found)
+      throw DatasetError("dataset file " + path.string() + " cannot be examined: " + ec.message());
     if (!std::filesystem::exists(status)) {
       throw DatasetError("dataset file " + path.string() +
                          " does not exist; install the Debian package dataset-fashion-mnist "
@@ -90,7 +94,9 @@ class GzReader {
   [[noreturn]] void fail_gzip() {
     int errnum = Z_OK;
     const char* message = gzerror(file_.get(), &errnum);
-    fail(std::string("corrupt gzip stream (") + (message != nullptr ? message : "unknown zlib error") + ")");
+    // Z_ERRNO: read(2) failed, and zlib's message carries its strerror.
+    fail(std::string(errnum == Z_ERRNO ? "cannot be read (" : "corrupt gzip stream (") +
+         (message != nullptr ? message : "unknown zlib error") + ")");
   }
 
   std::filesystem::path path_;
