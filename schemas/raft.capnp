@@ -10,6 +10,13 @@ using Gossip = import "gossip.capnp";
 struct Configuration {
   voters @0 :List(UInt64);
   learners @1 :List(UInt64);
+  contexts @2 :List(MemberContext);
+}
+
+# What the control plane attached to a member (its endpoints); opaque to the engine.
+struct MemberContext {
+  node @0 :UInt64;
+  context @1 :Data;
 }
 
 struct SnapshotMeta {

@@ -62,7 +62,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
   }
   for (auto& [id, c] : configs_) {
     for (const auto& [other, oc] : configs_) {
-      if (other != id) c.peers.push_back({other, oc.listen});
+      if (other != id) c.peers.push_back({other, oc.listen, oc.admin});
     }
     if (options_.customize) options_.customize(c);
     const auto file = config_file(id);
@@ -92,7 +92,7 @@ std::filesystem::path LocalCluster::config_file(std::uint64_t id) const {
   return options_.dir / ("node" + std::to_string(id) + ".toml");
 }
 
-void LocalCluster::start(std::uint64_t id) {
+void LocalCluster::start(std::uint64_t id, const std::vector<std::string>& extra_args) {
   std::lock_guard lock(mutex_);
   if (auto it = pids_.find(id); it != pids_.end() && it->second > 0) return;
   const std::string binary = options_.binary.string();
@@ -109,7 +109,10 @@ void LocalCluster::start(std::uint64_t id) {
       // The node then writes to our stderr instead: say why its log file is missing.
       std::fprintf(stderr, "cannot open %s: %s\n", log.c_str(), std::strerror(errno));
     }
-    ::execl(binary.c_str(), "raftfl", "node", "--config", config.c_str(), static_cast<char*>(nullptr));
+    std::vector<const char*> argv = {"raftfl", "node", "--config", config.c_str()};
+    for (const auto& arg : extra_args) argv.push_back(arg.c_str());
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
     std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
     ::_exit(127);
   }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "raftfl/node/config.hpp"
 
@@ -40,7 +41,8 @@ class LocalCluster {
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
 
-  void start(std::uint64_t id);
+  // Starts `raftfl node --config FILE` followed by `extra_args` (say, --join HOST:PORT).
+  void start(std::uint64_t id, const std::vector<std::string>& extra_args = {});
   void start_all();
   // Sends `signal`; with SIGKILL, waits for the process to be gone.
   void kill(std::uint64_t id, int signal);

@@ -28,11 +28,14 @@ using raftfl::app::DemoOptions;
 // The options of the node and of the client commands.
 struct ClientArgs {
   std::string config_file;
+  std::string join;
   std::string endpoint;
   bool json = false;
   std::string key;
   std::string value;
   bool stale = false;
+  std::string member_action;
+  std::vector<std::string> member_args;
 };
 
 struct ClientCommands {
@@ -40,12 +43,16 @@ struct ClientCommands {
   CLI::App* status;
   CLI::App* put;
   CLI::App* get;
+  CLI::App* member;
 };
 
 ClientCommands add_client_commands(CLI::App& app, ClientArgs& a) {
   ClientCommands c{};
   c.node = app.add_subcommand("node", "run one node of a cluster");
   c.node->add_option("--config", a.config_file, "the node's TOML configuration file")->required();
+  c.node->add_option("--join", a.join,
+                     "a member's admin endpoint, HOST:PORT: a node with an empty data directory joins that running "
+                     "cluster as a learner instead of starting a new one");
 
   c.status = app.add_subcommand("status", "show a node's role, term, log and members");
   c.status->add_option("--endpoint", a.endpoint, "the node's admin endpoint, HOST:PORT")->required();
@@ -62,6 +69,13 @@ ClientCommands add_client_commands(CLI::App& app, ClientArgs& a) {
   c.get->add_option("--endpoint", a.endpoint, "a node's admin endpoint, HOST:PORT")->required();
   c.get->add_option("key", a.key)->required();
   c.get->add_flag("--stale", a.stale, "read the node's own applied state without asking the leader (may be behind)");
+
+  c.member = app.add_subcommand("member", "list or change the cluster's members (through the leader)");
+  c.member->add_option("action", a.member_action, "list | add ID RAFT_HOST:PORT ADMIN_HOST:PORT | promote ID | remove ID")
+      ->required();
+  c.member->add_option("args", a.member_args, "the action's arguments");
+  c.member->add_option("--endpoint", a.endpoint, "a member's admin endpoint, HOST:PORT")->required();
+  c.member->add_flag("--json", a.json, "print the reply as one JSON object");
   return c;
 }
 
@@ -180,10 +194,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-  if (commands.node->parsed()) return run_node(client.config_file);
+  if (commands.node->parsed()) return run_node(client.config_file, client.join);
   if (commands.status->parsed()) return run_status(client.endpoint, client.json);
   if (commands.put->parsed()) return run_put(client.endpoint, client.key, client.value);
   if (commands.get->parsed()) return run_get(client.endpoint, client.key, client.stale);
+  if (commands.member->parsed()) return run_member(client.member_action, client.member_args, client.endpoint, client.json);
   if (demo_cmd->parsed()) return run_demo(demo);
   if (bench_tta->parsed()) return run_bench_tta(tta);
   if (bench_raft->parsed()) return run_bench_raft_command(bench, clients);

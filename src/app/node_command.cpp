@@ -10,9 +10,13 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "commands.hpp"
+#include "join_cluster.hpp"
 #include "node_command.hpp"
+#include "raftfl/common/durable_file.hpp"
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/reactor.hpp"
@@ -30,7 +34,7 @@ namespace {
 
 // The training executable is installed beside this one. Replacing the process keeps its
 // pid, so that a supervisor (systemd, the demo, the benchmarks) sees one process per node.
-int exec_training_binary(const std::string& config_file, const std::string& name) {
+int exec_training_binary(const std::string& config_file, const std::string& join_contact, const std::string& name) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) {
@@ -46,8 +50,13 @@ int exec_training_binary(const std::string& config_file, const std::string& name
   }
   const std::string path = trainer.string();
   std::fflush(stderr);
-  const char* argv[] = {path.c_str(), "node", "--config", config_file.c_str(), nullptr};
-  ::execv(path.c_str(), const_cast<char* const*>(argv));
+  std::vector<const char*> argv = {path.c_str(), "node", "--config", config_file.c_str()};
+  if (!join_contact.empty()) {
+    argv.push_back("--join");
+    argv.push_back(join_contact.c_str());
+  }
+  argv.push_back(nullptr);
+  ::execv(path.c_str(), const_cast<char* const*>(argv.data()));
   std::fprintf(stderr, "raftfl: %s: cannot run %s: %s\n", name.c_str(), path.c_str(), std::strerror(errno));
   return kExitFailure;
 }
@@ -64,10 +73,10 @@ struct NodeParts {
 
   // kExitOk, or the exit code after saying on stderr why the node cannot start.
   int start(asio::io_context& io, const node::NodeConfig& config, const node::TrainingRolesFactory& training,
-            const std::string& name) {
+            const std::string& name, node::EmptyStart empty_start) {
     try {
       driver = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config),
-                                                  node::make_transport(io, config), state, router);
+                                                  node::make_transport(io, config), state, router, empty_start);
       admin = std::make_unique<node::AdminServer>(io, *driver, config.admin);
       if (config.training.enabled) {
         try {
@@ -104,6 +113,44 @@ struct NodeParts {
   }
 };
 
+// A node whose data directory holds a log is a member already, whatever the command line
+// says; one that was joining when it stopped must be started to join again, never as a
+// cluster of its own.
+int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& contact, const std::string& name,
+                 node::EmptyStart& empty_start) {
+  const bool disk = config.storage == node::StorageKind::kDisk;
+  const auto marker = config.data_dir / "joining";
+  std::error_code ec;
+  const bool has_log = disk && !std::filesystem::is_empty(config.data_dir / "snap", ec) && !ec;
+  if (has_log) {
+    if (contact) log::line(log::Level::kInfo, "node", name + ": already a member (a log in " + config.data_dir.string() + "); --join ignored");
+    return kExitOk;
+  }
+  if (!contact) {
+    if (disk && std::filesystem::exists(marker, ec)) {
+      std::fprintf(stderr, "raftfl: %s: %s was joining a cluster when it stopped; start it again with --join HOST:PORT\n",
+                   name.c_str(), config.data_dir.string().c_str());
+      return kExitUsage;
+    }
+    return kExitOk;
+  }
+  try {
+    if (disk) {
+      std::filesystem::create_directories(config.data_dir);
+      common::replace_file_durably(marker, contact->to_string() + "\n");
+    }
+    log::line(log::Level::kInfo, "node", name + ": joining the cluster at " + contact->to_string());
+    config.peers = join_cluster(config, *contact, std::chrono::seconds(60));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "raftfl: %s: cannot join: %s\n", name.c_str(), e.what());
+    return kExitFailure;
+  }
+  log::line(log::Level::kInfo, "node", name + ": added as a learner; " + std::to_string(config.peers.size()) +
+                                           " other members; waiting for the leader's snapshot");
+  empty_start = node::EmptyStart::kJoin;
+  return kExitOk;
+}
+
 std::string describe(const node::NodeConfig& config, const NodeParts& parts, const std::string& name) {
   return name + ": raft on " + config.listen.host + ":" + std::to_string(parts.driver->listen_port()) +
          ", admin on " + config.admin.host + ":" + std::to_string(parts.admin->port()) + ", transport " +
@@ -113,16 +160,21 @@ std::string describe(const node::NodeConfig& config, const NodeParts& parts, con
 
 }  // namespace
 
-int run_node(const std::string& config_file, const node::TrainingRolesFactory& training) {
+int run_node(const std::string& config_file, const std::string& join_contact, const node::TrainingRolesFactory& training) {
   node::NodeConfig config;
+  std::optional<node::Endpoint> contact;
   try {
     config = node::load_node_config(config_file);
+    if (!join_contact.empty()) contact = node::parse_endpoint(join_contact);
   } catch (const node::ConfigError& e) {
-    std::fprintf(stderr, "raftfl: %s\n", e.what());
+    std::fprintf(stderr, "raftfl: %s%s\n", contact || join_contact.empty() ? "" : "--join: ", e.what());
     return kExitUsage;
   }
   const std::string name = "node " + std::to_string(config.id);
-  if (config.training.enabled && !training) return exec_training_binary(config_file, name);
+  if (config.training.enabled && !training) return exec_training_binary(config_file, join_contact, name);
+
+  node::EmptyStart empty_start = node::EmptyStart::kBootstrap;
+  if (const int rc = prepare_join(config, contact, name, empty_start); rc != kExitOk) return rc;
 
   net::ReactorOptions reactor_options;
   reactor_options.poll_budget = config.poll_budget;
@@ -131,7 +183,7 @@ int run_node(const std::string& config_file, const node::TrainingRolesFactory& t
   net::Reactor reactor(reactor_options);
   auto& io = reactor.context();
   NodeParts parts(config);
-  if (const int rc = parts.start(io, config, training, name); rc != kExitOk) return rc;
+  if (const int rc = parts.start(io, config, training, name, empty_start); rc != kExitOk) return rc;
 
   // SIGTERM (systemd, the benchmark) and SIGINT stop the node cleanly.
   asio::signal_set signals(io, SIGTERM, SIGINT);

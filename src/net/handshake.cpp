@@ -35,12 +35,9 @@ Hello hello_to(const TransportOptions& options, NodeId peer) {
   return Hello{kProtocolVersion, options.cluster_id, options.self, peer};
 }
 
-HelloReply admit_hello(const std::optional<Hello>& hello, const TransportOptions& options) {
+HelloReply admit_hello(const std::optional<Hello>& hello, const TransportOptions& options,
+                       const std::function<bool(NodeId)>& is_peer) {
   HelloReply reply{false, options.self, ""};
-  const auto is_peer = [&](NodeId id) {
-    return id != options.self &&
-           std::any_of(options.peers.begin(), options.peers.end(), [id](const PeerEndpoint& p) { return p.id == id; });
-  };
   if (!hello)
     reply.reason = "malformed hello";
   else if (hello->protocol_version != kProtocolVersion)
@@ -52,7 +49,7 @@ HelloReply admit_hello(const std::optional<Hello>& hello, const TransportOptions
   else if (hello->expected_peer != options.self)
     reply.reason = "dialed node " + std::to_string(hello->expected_peer) + " but reached node " +
                    std::to_string(options.self);
-  else if (!is_peer(hello->node_id))
+  else if (hello->node_id == options.self || !is_peer(hello->node_id))
     reply.reason = "node " + std::to_string(hello->node_id) + " is not a peer of this node";
   else
     reply.accepted = true;

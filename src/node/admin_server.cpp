@@ -51,7 +51,7 @@ std::string error_json(std::string_view what) {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, RaftDriver& node, const Endpoint& listen)
-    : io_(io), node_(node), load_(io, node), acceptor_(io) {
+    : io_(io), node_(node), load_(io, node), membership_(node), acceptor_(io) {
   try {
     tcp::resolver resolver(io);
     const tcp::endpoint ep = *resolver.resolve(listen.host, std::to_string(listen.port)).begin();
@@ -126,7 +126,7 @@ asio::awaitable<void> AdminServer::session(std::shared_ptr<tcp::socket> shared) 
 
 asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
   const auto words = split(line);
-  if (words.empty()) co_return error_json("empty command; try: status, put, get, bench, autoload");
+  if (words.empty()) co_return error_json("empty command; try: status, put, get, bench, autoload, member list");
   const std::string& cmd = words[0];
   if (cmd == "status" && words.size() == 1) {
     co_return to_json(node_status(node_, node_.state()), [this](JsonWriter& w) {
@@ -198,9 +198,11 @@ asio::awaitable<std::string> AdminServer::handle(const std::string& line) {
     JsonWriter w;
     co_return w.begin_object().field("ok", true).field("clients", clients).end_object().str();
   }
+  auto membership = co_await membership_.handle(words);
+  if (membership) co_return *membership;
   co_return error_json("unknown command or wrong arguments: '" + cmd +
                        "'; commands: status | put KEY VALUE [CLIENT SEQ] | get KEY | get-stale KEY | topology ROUND | bench CLIENTS MILLIS BYTES | "
-                       "autoload CLIENTS BYTES");
+                       "autoload CLIENTS BYTES | join ID RAFT ADMIN | member list|add|promote|remove");
 }
 
 }  // namespace raftfl::node

@@ -521,7 +521,7 @@ bool is_known_key(std::string_view table, std::string_view key) {
   return std::any_of(kKeys.begin(), kKeys.end(), [&](const Key& k) { return k.table == table && k.name == key; });
 }
 
-constexpr std::array<std::string_view, 2> kPeerKeys = {"id", "address"};
+constexpr std::array<std::string_view, 3> kPeerKeys = {"id", "address", "admin"};
 
 // The file's shape before its values: a misspelt table or key is the likeliest mistake
 // and must not hide behind "required" errors for the keys it was meant to set.
@@ -577,6 +577,10 @@ void read_peers(const Reader& r, const toml::table& root, NodeConfig& c) {
     if (address == nullptr) r.fail(prefix + ".address", "required");
     peer.address = r.endpoint(*address, prefix + ".address");
     if (peer.address.port == 0) r.fail(prefix + ".address", "the port must be between 1 and 65535, not 0");
+    if (const toml::node* admin = entry.get("admin")) {
+      peer.admin = r.endpoint(*admin, prefix + ".admin");
+      if (peer.admin.port == 0) r.fail(prefix + ".admin", "the port must be between 1 and 65535, not 0");
+    }
     c.peers.push_back(std::move(peer));
   }
 }
@@ -845,6 +849,7 @@ std::string to_toml(const NodeConfig& c) {
   }
   for (const PeerConfig& peer : c.peers) {
     out += "\n[[peers]]\nid = " + std::to_string(peer.id) + "\naddress = " + toml_string(peer.address.to_string()) + '\n';
+    if (!peer.admin.host.empty()) out += "admin = " + toml_string(peer.admin.to_string()) + '\n';
   }
   return out;
 }

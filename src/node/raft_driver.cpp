@@ -13,6 +13,7 @@
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
 #include "raftfl/net/run_elsewhere.hpp"
+#include "raftfl/node/member_context.hpp"
 #include "raftfl/raft/little_endian.hpp"
 #include "raftfl/wire/control_codec.hpp"
 #include "raftfl/wire/raft_codec.hpp"
@@ -65,7 +66,8 @@ struct RaftDriver::PendingRead {
 };
 
 RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<storage::Storage> storage,
-                       std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router)
+                       std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router,
+                       EmptyStart empty_start)
     : io_(io),
       config_(std::move(config)),
       storage_(std::move(storage)),
@@ -82,12 +84,17 @@ RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<
     storage_reactor_->start();
   }
   auto persisted = storage_->load();
-  if (!persisted.snapshot) {
+  if (!persisted.snapshot && empty_start == EmptyStart::kBootstrap) {
     // A brand-new node of a brand-new cluster: every configured node is a voter.
     auto boot = std::make_shared<raft::Snapshot>();
     boot->meta.config.voters.push_back(config_.id);
     for (const auto& p : config_.peers) boot->meta.config.voters.push_back(p.id);
     std::sort(boot->meta.config.voters.begin(), boot->meta.config.voters.end());
+    // Where the members are, for nodes that join later and learn it from the snapshot.
+    boot->meta.config.contexts[config_.id] = encode_member_context({config_.listen, config_.admin});
+    for (const auto& p : config_.peers) {
+      if (!p.admin.host.empty()) boot->meta.config.contexts[p.id] = encode_member_context({p.address, p.admin});
+    }
     storage_->save(boot, {}, nullptr);
     persisted = storage_->load();
   }
@@ -190,6 +197,8 @@ asio::awaitable<void> RaftDriver::ready_loop() {
       continue;
     }
     raft::Ready rd = raft_->ready();
+    // Before anything is sent: a member just added is reached in this very Ready.
+    sync_peers();
     if (rd.soft_state) {
       const bool leader = rd.soft_state->role == raft::Role::kLeader;
       if (!leader && !pending_.empty()) fail_pending("leadership lost; the entry may still commit");
@@ -280,18 +289,63 @@ asio::awaitable<void> RaftDriver::maybe_snapshot() {
   co_await on_storage([&] { storage_->compact(snap); });
 }
 
-asio::awaitable<ProposeOutcome> RaftDriver::propose(std::string payload) {
-  if (stopping_) co_return ProposeOutcome{false, 0, "node is stopping", raft::kNoNode};
-  const auto& log = raft_->log();
-  if (log.last_index() - log.snapshot_index() >= config_.max_log_entries)
-    co_return ProposeOutcome{false, 0, "busy: the in-memory log holds max_log_entries", raft_->leader()};
-  const auto r = raft_->propose(raft::Payload(std::move(payload)));
+void RaftDriver::sync_peers() {
+  const raft::Configuration& members = raft_->config();
+  if (peers_synced_ && members == synced_members_) return;
+  peers_synced_ = true;
+  synced_members_ = members;
+  std::vector<net::PeerEndpoint> peers;
+  // The operator's configuration first: a member's own context names the address it
+  // listens on, which may be a wildcard that only its configured peers know better.
+  const auto add = [&](raft::NodeId id) {
+    if (id == config_.id) return;
+    for (const auto& p : config_.peers) {
+      if (p.id == id) {
+        peers.push_back({id, p.address.host, p.address.port});
+        return;
+      }
+    }
+    if (auto it = members.contexts.find(id); it != members.contexts.end()) {
+      if (const auto endpoints = decode_member_context(it->second)) {
+        peers.push_back({id, endpoints->raft.host, endpoints->raft.port});
+        return;
+      }
+    }
+    log::line(log::Level::kWarn, "node", "member " + std::to_string(id) + " has no known endpoint: unreachable");
+  };
+  if (members.voters.empty() && members.learners.empty()) {
+    // A node that joined and has not received the configuration yet: the members it
+    // was told about when it joined.
+    for (const auto& p : config_.peers) add(p.id);
+  } else {
+    for (raft::NodeId id : members.voters) add(id);
+    for (raft::NodeId id : members.learners) add(id);
+  }
+  transport_->set_peers(peers);
+}
+
+asio::awaitable<ProposeOutcome> RaftDriver::await_applied(raft::ProposeResult r) {
   if (!r.ok()) co_return ProposeOutcome{false, 0, raft::to_string(r.error), raft_->leader()};
   auto p = std::make_shared<Pending>(io_, r.index, r.term);
   pending_.push_back(p);
   notify();
   co_await p->timer.async_wait(kAwait);
   co_return p->outcome;
+}
+
+asio::awaitable<ProposeOutcome> RaftDriver::propose_conf_change(raft::ConfChange change) {
+  if (stopping_) co_return ProposeOutcome{false, 0, "node is stopping", raft::kNoNode};
+  const auto r = raft_->propose_conf_change(change);
+  co_return co_await await_applied(r);
+}
+
+asio::awaitable<ProposeOutcome> RaftDriver::propose(std::string payload) {
+  if (stopping_) co_return ProposeOutcome{false, 0, "node is stopping", raft::kNoNode};
+  const auto& log = raft_->log();
+  if (log.last_index() - log.snapshot_index() >= config_.max_log_entries)
+    co_return ProposeOutcome{false, 0, "busy: the in-memory log holds max_log_entries", raft_->leader()};
+  const auto r = raft_->propose(raft::Payload(std::move(payload)));
+  co_return co_await await_applied(r);
 }
 
 asio::awaitable<ReadOutcome> RaftDriver::read_barrier(std::chrono::milliseconds timeout) {

@@ -69,6 +69,7 @@ Configuration apply_conf_change(Configuration config, const ConfChange& change) 
   switch (change.type) {
     case ConfChangeType::kAddLearner:
       insert_sorted(config.learners, change.node);
+      if (!change.context.empty()) config.contexts[change.node] = change.context;
       break;
     case ConfChangeType::kPromoteLearner:
       erase_sorted(config.learners, change.node);
@@ -77,6 +78,7 @@ Configuration apply_conf_change(Configuration config, const ConfChange& change) 
     case ConfChangeType::kRemoveNode:
       erase_sorted(config.learners, change.node);
       erase_sorted(config.voters, change.node);
+      config.contexts.erase(change.node);
       break;
   }
   return config;

@@ -40,7 +40,9 @@ constexpr std::size_t kPackPayloadBelow = 512;
 // A save() needs one writev per IOV_MAX pieces plus the fsync; more than this many in one
 // save() go through the ring in several rounds.
 constexpr unsigned kRingEntries = 16;
-constexpr char kSnapshotMagic[8] = {'r', 'f', 'l', 's', 'n', 'a', 'p', '1'};
+// Version 2 adds the members' contexts after the learners; version 1 files still load.
+constexpr char kSnapshotMagic[8] = {'r', 'f', 'l', 's', 'n', 'a', 'p', '2'};
+constexpr char kSnapshotMagicV1[8] = {'r', 'f', 'l', 's', 'n', 'a', 'p', '1'};
 
 using raft::get_le;
 using raft::put_le;
@@ -414,7 +416,8 @@ void WalStorage::recover() {
   if (!snaps.empty()) {
     const fs::path& file = snaps.back();
     std::string bytes = read_file(file);
-    if (bytes.size() < 8 + 32 + kChecksumBytes || std::memcmp(bytes.data(), kSnapshotMagic, 8) != 0 ||
+    const bool v1 = bytes.size() >= 8 && std::memcmp(bytes.data(), kSnapshotMagicV1, 8) == 0;
+    if (bytes.size() < 8 + 32 + kChecksumBytes || (!v1 && std::memcmp(bytes.data(), kSnapshotMagic, 8) != 0) ||
         get_u64(bytes.data() + bytes.size() - 8) != XXH3_64bits(bytes.data(), bytes.size() - 8)) {
       throw CorruptionError(file.string() + ": snapshot fails its checksum");
     }
@@ -433,6 +436,21 @@ void WalStorage::recover() {
     std::uint64_t learners = get_u64(bytes.data() + at);
     at += 8;
     read_ids(learners, snap->meta.config.learners);
+    if (!v1) {
+      const auto truncated = [&] { return CorruptionError(file.string() + ": snapshot configuration is truncated"); };
+      if (at + 8 + 8 > bytes.size()) throw truncated();
+      const std::uint64_t contexts = get_u64(bytes.data() + at);
+      at += 8;
+      for (std::uint64_t i = 0; i < contexts; ++i) {
+        if (at + 16 + 8 > bytes.size()) throw truncated();
+        const raft::NodeId node = get_u64(bytes.data() + at);
+        const std::uint64_t size = get_u64(bytes.data() + at + 8);
+        at += 16;
+        if (size > bytes.size() - 8 - at) throw truncated();
+        snap->meta.config.contexts[node] = bytes.substr(at, size);
+        at += size;
+      }
+    }
     snap->data = raft::Payload(bytes.substr(at, bytes.size() - 8 - at));
     memory_ = MemoryStorage(raft::PersistedState{{}, snap, {}});
   }
@@ -574,6 +592,12 @@ void WalStorage::write_snapshot(const raft::Snapshot& snap, std::uint64_t wal_fr
   for (raft::NodeId id : snap.meta.config.voters) put_u64(bytes, id);
   put_u64(bytes, snap.meta.config.learners.size());
   for (raft::NodeId id : snap.meta.config.learners) put_u64(bytes, id);
+  put_u64(bytes, snap.meta.config.contexts.size());
+  for (const auto& [node, context] : snap.meta.config.contexts) {
+    put_u64(bytes, node);
+    put_u64(bytes, context.size());
+    bytes += context;
+  }
   bytes += snap.data.view();
   put_u64(bytes, XXH3_64bits(bytes.data(), bytes.size()));
   fs::path dir = dir_ / "snap";

@@ -58,6 +58,13 @@ void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out, 
   auto config = meta.initConfig();
   encode_ids(snap.meta.config.voters, config.initVoters(static_cast<unsigned>(snap.meta.config.voters.size())));
   encode_ids(snap.meta.config.learners, config.initLearners(static_cast<unsigned>(snap.meta.config.learners.size())));
+  auto contexts = config.initContexts(static_cast<unsigned>(snap.meta.config.contexts.size()));
+  unsigned i = 0;
+  for (const auto& [node, context] : snap.meta.config.contexts) {
+    contexts[i].setNode(node);
+    contexts[i].setContext(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(context.data()), context.size()));
+    ++i;
+  }
   set_payload(
       snap.data, zero_copy, [&](capnp::Data::Reader d) { out.setData(d); },
       [&](capnp::Orphan<capnp::Data>&& o) { out.adoptData(kj::mv(o)); });
@@ -70,6 +77,10 @@ std::shared_ptr<const raft::Snapshot> decode_snapshot(schema::Snapshot::Reader i
   snap->meta.term = meta.getTerm();
   snap->meta.config.voters = decode_ids(meta.getConfig().getVoters());
   snap->meta.config.learners = decode_ids(meta.getConfig().getLearners());
+  for (auto c : meta.getConfig().getContexts()) {
+    const auto bytes = c.getContext();
+    snap->meta.config.contexts[c.getNode()] = std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  }
   snap->data = payload_of(in.getData());
   return snap;
 }

@@ -18,13 +18,17 @@ TransportOptions node_two() {
   return o;
 }
 
-std::string refusal(const Hello& hello) { return admit_hello(hello, node_two()).reason; }
+// Node two's peers: 1 and 3 (node 2 itself is in the list too: a hello claiming to come
+// from the node it reaches is refused all the same).
+bool peer_of_two(NodeId id) { return id == 1 || id == 2 || id == 3; }
+
+std::string refusal(const Hello& hello) { return admit_hello(hello, node_two(), peer_of_two).reason; }
 
 TEST(Handshake, AdmitsAPeerOfThisClusterThatMeantToReachThisNode) {
   TransportOptions node_one;
   node_one.cluster_id = 7;
   node_one.self = 1;
-  const auto reply = admit_hello(hello_to(node_one, 2), node_two());
+  const auto reply = admit_hello(hello_to(node_one, 2), node_two(), peer_of_two);
   EXPECT_TRUE(reply.accepted) << reply.reason;
   EXPECT_EQ(reply.node_id, 2u);
 }
@@ -35,7 +39,7 @@ TEST(Handshake, RefusesWithTheReason) {
   EXPECT_EQ(refusal({kProtocolVersion, 7, 1, 5}), "dialed node 5 but reached node 2");
   EXPECT_EQ(refusal({kProtocolVersion, 7, 4, 2}), "node 4 is not a peer of this node");
   EXPECT_EQ(refusal({kProtocolVersion, 7, 2, 2}), "node 2 is not a peer of this node");
-  const auto malformed = admit_hello(std::nullopt, node_two());
+  const auto malformed = admit_hello(std::nullopt, node_two(), peer_of_two);
   EXPECT_FALSE(malformed.accepted);
   EXPECT_EQ(malformed.reason, "malformed hello");
 }

@@ -112,7 +112,10 @@ TEST(Membership, JoiningLearnerGetsTheSnapshotThenTheLogThenIsPromotedThenRemove
   EXPECT_EQ(log_terms(c.raft(4).log()), log_terms(c.raft(1).log()));
   EXPECT_EQ(c.raft(4).log().committed(), 3u);
   EXPECT_EQ(c.node(4).state, std::vector<std::string>{"a"});
-  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).config(), make_config({1, 2, 3}, {4})) << id;
+  // Every member knows where the learner is: the change's context is in the configuration.
+  Configuration with_learner = make_config({1, 2, 3}, {4});
+  with_learner.contexts[4] = "tcp://node4";
+  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).config(), with_learner) << id;
 
   // Invalid changes are refused and leave the log alone.
   const Index last = c.raft(1).log().last_index();
@@ -125,7 +128,9 @@ TEST(Membership, JoiningLearnerGetsTheSnapshotThenTheLogThenIsPromotedThenRemove
 
   ASSERT_TRUE(c.raft(1).propose_conf_change(change(ConfChangeType::kPromoteLearner, 4)).ok());
   c.deliver_all();
-  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).config(), make_config({1, 2, 3, 4})) << id;
+  Configuration promoted = make_config({1, 2, 3, 4});
+  promoted.contexts[4] = "tcp://node4";
+  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).config(), promoted) << id;
   // Four voters need three acknowledgements: 1 and 2 alone no longer commit, with 4 they do.
   c.isolate(3);
   c.isolate(4);

@@ -5,6 +5,7 @@
 #include "raft_equality.hpp"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -46,6 +47,15 @@ class WalStorageTest : public ::testing::Test {
     EXPECT_EQ(a.hard_state, b.hard_state);
     raft::test::expect_same_snapshot(a.snapshot, b.snapshot);
     raft::test::expect_same_entries(a.entries, b.entries);
+  }
+  // A log of one entry, compacted into `snap` (given its index and term here).
+  void compact_after_one_entry(const std::shared_ptr<raft::Snapshot>& snap) {
+    WalStorage wal(dir_, {});
+    HardState hs{1, 1, 1};
+    wal.save(nullptr, {entry(1, 1)}, &hs);
+    snap->meta.index = 1;
+    snap->meta.term = 1;
+    wal.compact(snap);
   }
   std::vector<fs::path> segments() const {
     std::vector<fs::path> out;
@@ -91,7 +101,7 @@ TEST_F(WalStorageTest, SegmentsRotateAndCompactionDropsTheCoveredOnes) {
     }
     EXPECT_GT(segments().size(), 4u);
     auto snap = std::make_shared<raft::Snapshot>();
-    snap->meta = {150, 1, {{1, 2, 3}, {4}}};
+    snap->meta = {150, 1, {{1, 2, 3}, {4}, {}}};
     snap->data = Payload("state at 150");
     std::size_t before = segments().size();
     wal.compact(snap);
@@ -112,7 +122,7 @@ TEST_F(WalStorageTest, ReceivedSnapshotReplacesTheLogEvenIfOldSegmentsSurviveACr
     saved_segment = segments().front();
     fs::copy_file(saved_segment, dir_ / "old.keep");
     auto snap = std::make_shared<raft::Snapshot>();
-    snap->meta = {10, 3, {{1, 2, 3}, {}}};
+    snap->meta = {10, 3, {{1, 2, 3}, {}, {}}};
     snap->data = Payload("state at 10");
     hs = {3, 0, 10};
     wal.save(snap, {entry(11, 3)}, &hs);
@@ -138,7 +148,7 @@ TEST_F(WalStorageTest, SnapshotWithoutTheLogThatFollowsItRefusesToStart) {
     {
       WalStorage wal(dir_, {});
       auto snap = std::make_shared<raft::Snapshot>();
-      snap->meta = {compacted ? raft::Index{2} : raft::Index{0}, compacted ? raft::Term{1} : raft::Term{0}, {{1, 2, 3}, {}}};
+      snap->meta = {compacted ? raft::Index{2} : raft::Index{0}, compacted ? raft::Term{1} : raft::Term{0}, {{1, 2, 3}, {}, {}}};
       HardState hs{1, 2, 0};
       if (compacted) {
         wal.save(nullptr, {entry(1, 1), entry(2, 1), entry(3, 1)}, &hs);
@@ -339,13 +349,53 @@ TEST_F(WalStorageTest, KernelThatRefusesIoUringGetsThePwriteFallback) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST_F(WalStorageTest, SnapshotKeepsTheMembersContexts) {
+  auto snap = std::make_shared<raft::Snapshot>();
+  snap->meta.config.voters = {1, 2};
+  snap->meta.config.learners = {9};
+  snap->meta.config.contexts = {{2, "raft=h:1 admin=h:2"}, {9, std::string(300, 'c')}};
+  snap->data = Payload(std::string("state"));
+  compact_after_one_entry(snap);
+  WalStorage reopened(dir_, {});
+  raft::test::expect_same_snapshot(reopened.load().snapshot, snap);
+}
+
+// A data directory written before members carried contexts (snapshot format 1) still loads.
+TEST_F(WalStorageTest, SnapshotOfTheFirstFormatStillLoads) {
+  auto snap = std::make_shared<raft::Snapshot>();
+  snap->meta.config.voters = {1, 2, 3};
+  snap->meta.config.learners = {4};
+  snap->data = Payload(std::string("state of format 1"));
+  compact_after_one_entry(snap);
+  // Rewrite it as format 1 wrote it: no context count after the learners.
+  const fs::path file = fs::directory_iterator(dir_ / "snap")->path();
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t contexts_at = 8 + 32 + 3 * 8 + 8 + 1 * 8;
+  ASSERT_EQ(bytes.substr(0, 8), std::string("rflsnap2", 8));
+  ASSERT_EQ(bytes.substr(contexts_at, 8), std::string(8, '\0'));
+  bytes.erase(contexts_at, 8);
+  bytes.replace(0, 8, "rflsnap1");
+  const std::uint64_t sum = XXH3_64bits(bytes.data(), bytes.size() - 8);
+  std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  WalStorage reopened(dir_, {});
+  raft::test::expect_same_snapshot(reopened.load().snapshot, snap);
+}
+
 TEST_F(WalStorageTest, DamagedSnapshotStopsWithItsFileName) {
   {
     WalStorage wal(dir_, {});
     HardState hs{1, 1, 1};
     wal.save(nullptr, {entry(1, 1)}, &hs);
     auto snap = std::make_shared<raft::Snapshot>();
-    snap->meta = {1, 1, {{1}, {}}};
+    snap->meta = {1, 1, {{1}, {}, {}}};
     snap->data = Payload(std::string(1000, 'z'));
     wal.compact(snap);
   }

@@ -3,6 +3,9 @@
 #include <asio/post.hpp>
 #include <capnp/serialize.h>
 
+#include <optional>
+#include <set>
+
 namespace raftfl::test {
 
 class InProcessTransport final : public net::Transport {
@@ -15,8 +18,14 @@ class InProcessTransport final : public net::Transport {
     network_.started_[self_] = this;
   }
 
+  // Every node of the network is reachable until the driver names its peers; then only those.
+  void set_peers(const std::vector<net::PeerEndpoint>& peers) override {
+    peers_.emplace();
+    for (const auto& p : peers) peers_->insert(p.id);
+  }
+
   bool send(net::NodeId to, std::unique_ptr<capnp::MessageBuilder> message) override {
-    if (network_.started_.count(self_) == 0 || !network_.reachable(self_, to)) {
+    if (network_.started_.count(self_) == 0 || !network_.reachable(self_, to) || (peers_ && !peers_->contains(to))) {
       ++stats_.sends_refused;
       return false;
     }
@@ -48,6 +57,7 @@ class InProcessTransport final : public net::Transport {
  private:
   InProcessNetwork& network_;
   net::NodeId self_;
+  std::optional<std::set<net::NodeId>> peers_;
   ReceiveHandler handler_;
   net::TransportStats stats_;
 };

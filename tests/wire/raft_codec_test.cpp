@@ -43,6 +43,7 @@ Message full_message(MessageType type) {
   snap->meta.term = 30;
   snap->meta.config.voters = {1, 3, 5};
   snap->meta.config.learners = {7};
+  snap->meta.config.contexts = {{1, "raft=10.0.0.1:7000 admin=10.0.0.1:8000"}, {7, std::string("\0ctx", 4)}};
   snap->data = Payload(std::string(100000, 's'));
   m.snapshot = snap;
   return m;

@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -40,8 +41,10 @@ Hello hello_to(const TransportOptions& options, NodeId peer);
 
 // The listener's answer to `hello` (nullopt: what arrived did not decode as one): accepted
 // when it speaks this protocol version, is in this cluster, meant to reach this node and
-// is one of its peers; otherwise refused with the reason, which the listener also logs.
-HelloReply admit_hello(const std::optional<Hello>& hello, const TransportOptions& options);
+// comes from one of its current peers (`is_peer`); otherwise refused with the reason,
+// which the listener also logs.
+HelloReply admit_hello(const std::optional<Hello>& hello, const TransportOptions& options,
+                       const std::function<bool(NodeId)>& is_peer);
 
 // The dialer's reading of the answer to its Hello to `peer` (nullopt: it did not decode):
 // empty when the connection is admitted, otherwise what went wrong, to log after the

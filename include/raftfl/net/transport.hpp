@@ -74,6 +74,11 @@ class Transport {
   // Queues `message` for `to`; the transport keeps the builder alive until its segments
   // are written (they are not copied). False when refused (see TransportStats).
   virtual bool send(NodeId to, std::unique_ptr<capnp::MessageBuilder> message) = 0;
+  // Replaces the set of peers (a membership change): a new peer is dialled (by the rule
+  // that the lower id dials) and its connections admitted; a peer whose endpoint changed
+  // is dialled again there; a peer left out has its connection closed, its queue dropped,
+  // and is refused from then on. May be called before or after start().
+  virtual void set_peers(const std::vector<PeerEndpoint>& peers) = 0;
   // Closes every connection; no handler runs after it returns.
   virtual void stop() = 0;
 

@@ -12,6 +12,7 @@
 
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/node/load_generator.hpp"
+#include "raftfl/node/membership_commands.hpp"
 #include "raftfl/node/raft_driver.hpp"
 
 namespace raftfl::node {
@@ -24,6 +25,7 @@ namespace raftfl::node {
 //   topology ROUND                the round's committed plan as this node applied it
 //   bench CLIENTS MILLIS BYTES    run the load generator here (on the leader)
 //   autoload CLIENTS BYTES        background load whenever this node leads (0 stops)
+//   join ..., member ...          membership (membership_commands.hpp)
 class AdminServer {
  public:
   AdminServer(asio::io_context& io, RaftDriver& node, const Endpoint& listen);
@@ -41,6 +43,7 @@ class AdminServer {
   asio::io_context& io_;
   RaftDriver& node_;
   LoadGenerator load_;
+  MembershipCommands membership_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   bool stopped_ = false;

@@ -36,6 +36,7 @@ struct Endpoint {
 struct PeerConfig {
   raft::NodeId id = 0;
   Endpoint address;
+  Endpoint admin;  // optional (empty host: not given); lets this node send a joiner to the leader
   bool operator==(const PeerConfig&) const = default;
 };
 

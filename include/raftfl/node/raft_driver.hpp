@@ -49,10 +49,17 @@ struct ReadOutcome {
 // never stalls the reactor; the Ready loop awaits its completion.
 // The storage and the transport are handed in; committed entries go to `state`; the
 // driver takes the Raft body from `router`, which the transport feeds once started.
+// How a node with an empty data directory starts.
+enum class EmptyStart {
+  kBootstrap,  // a new cluster: this node and its configured peers are its voters
+  kJoin,       // a node that joined a running cluster: no configuration until the leader's snapshot
+};
+
 class RaftDriver {
  public:
   RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<storage::Storage> storage,
-             std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router);
+             std::unique_ptr<net::Transport> transport, ReplicatedState& state, MessageRouter& router,
+             EmptyStart empty_start = EmptyStart::kBootstrap);
   ~RaftDriver();
   RaftDriver(const RaftDriver&) = delete;
   RaftDriver& operator=(const RaftDriver&) = delete;
@@ -63,6 +70,9 @@ class RaftDriver {
   asio::awaitable<ProposeOutcome> propose(std::string payload);
   // Proposes a control command; completes like propose().
   asio::awaitable<ProposeOutcome> propose_control(const control::Command& command);
+  // Proposes a membership change (one at a time: refused while one is pending);
+  // completes like propose(). The members' contexts say where the transport reaches them.
+  asio::awaitable<ProposeOutcome> propose_conf_change(raft::ConfChange change);
   // A linearizable read barrier (Raft dissertation section 6.4): completes once this node
   // has applied everything the leader had committed when the read arrived there, after a
   // heartbeat round confirmed it still led. Forwarded to the leader from a follower. Gives
@@ -101,10 +111,15 @@ class RaftDriver {
   struct PendingRead;
 
   void notify() { ready_wake_.cancel(); }
+  // Completes once the proposal `r` made is applied (ok), or refused / overtaken.
+  asio::awaitable<ProposeOutcome> await_applied(raft::ProposeResult r);
   asio::awaitable<void> tick_loop();
   asio::awaitable<void> ready_loop();
   asio::awaitable<void> on_storage(std::function<void()> work);
   void send_all(std::vector<raft::Message>& messages);
+  // Points the transport at the current members (their contexts, else the configured
+  // peers).
+  void sync_peers();
   void step(net::NodeId from, capnp::MessageReader& reader);
   void log_drop(net::NodeId from);
   void apply(const raft::Entry& entry);
@@ -133,6 +148,8 @@ class RaftDriver {
   std::function<void(bool)> leadership_callback_;
   bool was_leader_ = false;
   raft::Index last_snapshot_index_ = 0;
+  raft::Configuration synced_members_;  // what the transport's peers were last set from
+  bool peers_synced_ = false;
   raft::HardState latest_hard_state_;  // the engine's latest
   raft::HardState synced_hard_state_;  // what the last durability barrier covered
   std::uint64_t persists_ = 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,10 @@ namespace raftfl::raft {
 struct Configuration {
   std::vector<NodeId> voters;    // sorted, unique
   std::vector<NodeId> learners;  // sorted, unique, disjoint from voters
+  // What the control plane attached to a member when it was added (its endpoints), so
+  // that every node, and a node that starts from a snapshot, knows where members are.
+  // Opaque to the engine; absent for members of a configuration written at bootstrap.
+  std::map<NodeId, std::string> contexts;
 
   bool is_voter(NodeId id) const;
   bool is_learner(NodeId id) const;

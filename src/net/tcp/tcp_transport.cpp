@@ -83,8 +83,13 @@ struct Connection {
   bool closed = false;
 };
 
+// A peer's entry outlives its membership: one that leaves is retired (its connection
+// closed, its queue dropped) but stays in the map, so that no coroutine suspended on its
+// behalf finds it gone, and it can come back.
 struct Peer {
   PeerEndpoint endpoint;
+  bool member = true;
+  std::uint64_t generation = 0;  // bumped when retired or moved: the dial loop of an older one ends
   std::deque<OutgoingFrame> queue;
   std::size_t queued_bytes = 0;
   std::shared_ptr<Connection> connection;  // set once a handshake succeeded
@@ -110,7 +115,7 @@ struct State : std::enable_shared_from_this<State> {
   std::string describe(NodeId id) const { return "node " + std::to_string(id); }
 
   void attach(NodeId id, const std::shared_ptr<Connection>& conn) {
-    Peer& peer = peers.at(id);
+    Peer& peer = peers.at(id);  // admitted: a member, which is never erased
     if (peer.connection && peer.connection != conn) peer.connection->close();  // a restarted peer replaces its old connection
     conn->peer = id;
     peer.connection = conn;
@@ -184,7 +189,10 @@ struct State : std::enable_shared_from_this<State> {
         capnp::FlatArrayMessageReader reader(words, reader_options_for(words.size()));
         hello = decode_hello(reader);
       });
-      reply = admit_hello(hello, self->options);
+      reply = admit_hello(hello, self->options, [&](NodeId id) {
+        auto it = self->peers.find(id);
+        return it != self->peers.end() && it->second.member;
+      });
     }
     if (!reply.accepted) {
       ++self->stats.connections_refused;
@@ -197,7 +205,10 @@ struct State : std::enable_shared_from_this<State> {
     encode_hello_reply(reply, *out);
     const bool written = co_await write_frame(conn, std::move(out));
     *done = true;
-    if (!reply.accepted || !written || conn->closed || self->stopped) {
+    // The peer may have left while the reply was written.
+    const auto peer = reply.accepted ? self->peers.find(hello->node_id) : self->peers.end();
+    if (!reply.accepted || !written || conn->closed || self->stopped || peer == self->peers.end() ||
+        !peer->second.member) {
       conn->close();
       co_return;
     }
@@ -206,17 +217,27 @@ struct State : std::enable_shared_from_this<State> {
     self->detach(conn);
   }
 
-  static asio::awaitable<void> dial_loop(std::shared_ptr<State> self, NodeId id) {
+  // Whether the dial loop started for `generation` of peer `id` should go on.
+  bool dialling(NodeId id, std::uint64_t generation) const {
+    auto it = peers.find(id);
+    return !stopped && it != peers.end() && it->second.member && it->second.generation == generation;
+  }
+
+  void start_dialling(NodeId id) {
+    if (options.self < id) asio::co_spawn(context, dial_loop(shared_from_this(), id, peers.at(id).generation), rethrow);
+  }
+
+  static asio::awaitable<void> dial_loop(std::shared_ptr<State> self, NodeId id, std::uint64_t generation) {
     auto backoff = self->options.reconnect_min;
-    while (!self->stopped) {
-      Peer& peer = self->peers.at(id);
+    while (self->dialling(id, generation)) {
+      const PeerEndpoint endpoint = self->peers.at(id).endpoint;
       bool handshaken = false;
       tcp::resolver resolver(self->context);
-      auto [rec, results] = co_await resolver.async_resolve(peer.endpoint.host, std::to_string(peer.endpoint.port), kAwait);
-      if (!rec && !self->stopped) {
+      auto [rec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kAwait);
+      if (!rec && self->dialling(id, generation)) {
         auto conn = std::make_shared<Connection>(tcp::socket(self->context));
         auto [cec, ep] = co_await asio::async_connect(conn->socket, results, kAwait);
-        if (!cec && !self->stopped) {
+        if (!cec && self->dialling(id, generation)) {
           set_no_delay(conn->socket);
           auto done = std::make_shared<bool>(false);
           self->arm_handshake_timeout(conn, done);
@@ -240,7 +261,7 @@ struct State : std::enable_shared_from_this<State> {
             }
           }
           *done = true;
-          if (handshaken && !self->stopped && !conn->closed) {
+          if (handshaken && self->dialling(id, generation) && !conn->closed) {
             backoff = self->options.reconnect_min;
             self->attach(id, conn);
             co_await reader(self, conn);
@@ -250,7 +271,7 @@ struct State : std::enable_shared_from_this<State> {
           }
         }
       }
-      if (self->stopped) co_return;
+      if (!self->dialling(id, generation)) co_return;
       // Exponential backoff with jitter, so that peers restarting together do not dial
       // in lock step.
       auto& retry = *self->peers.at(id).retry;
@@ -401,14 +422,41 @@ class TcpTransport final : public Transport {
   void start(ReceiveHandler handler) override {
     state_->handler = std::move(handler);
     asio::co_spawn(state_->context, State::accept_loop(state_), asio::detached);
+    started_ = true;
     for (auto& [id, peer] : state_->peers) {
-      if (state_->options.self < id) asio::co_spawn(state_->context, State::dial_loop(state_, id), rethrow);
+      if (peer.member) state_->start_dialling(id);
+    }
+  }
+
+  void set_peers(const std::vector<PeerEndpoint>& peers) override {
+    if (state_->stopped) return;
+    std::map<NodeId, const PeerEndpoint*> wanted;
+    for (const auto& p : peers) {
+      if (p.id != state_->options.self) wanted[p.id] = &p;
+    }
+    for (auto& [id, peer] : state_->peers) {
+      if (!peer.member || wanted.contains(id)) continue;
+      retire(peer);
+    }
+    for (const auto& [id, p] : wanted) {
+      auto [it, added] = state_->peers.try_emplace(id);
+      Peer& peer = it->second;
+      if (added) {
+        peer.retry = std::make_unique<asio::steady_timer>(state_->context);
+      } else if (peer.member && peer.endpoint.host == p->host && peer.endpoint.port == p->port) {
+        continue;
+      } else if (peer.member) {
+        retire(peer);  // moved: dialled again at its new endpoint
+      }
+      peer.endpoint = *p;
+      peer.member = true;
+      if (started_) state_->start_dialling(id);
     }
   }
 
   bool send(NodeId to, std::unique_ptr<capnp::MessageBuilder> message) override {
     auto it = state_->peers.find(to);
-    if (state_->stopped || it == state_->peers.end()) {
+    if (state_->stopped || it == state_->peers.end() || !it->second.member) {
       ++state_->stats.sends_refused;
       return false;
     }
@@ -443,13 +491,26 @@ class TcpTransport final : public Transport {
 
   bool connected(NodeId peer) const override {
     auto it = state_->peers.find(peer);
-    return it != state_->peers.end() && it->second.connection && !it->second.connection->closed;
+    return it != state_->peers.end() && it->second.member && it->second.connection && !it->second.connection->closed;
   }
 
   TransportStats stats() const override { return state_->stats; }
 
  private:
+  // Closes the peer's connection and drops its queue. A write in flight keeps its batch
+  // (and still subtracts those bytes when it completes).
+  void retire(Peer& peer) {
+    peer.member = false;
+    ++peer.generation;
+    if (peer.connection) peer.connection->close();
+    peer.connection.reset();
+    peer.retry->cancel();
+    for (const auto& frame : peer.queue) peer.queued_bytes -= frame.total_bytes;
+    peer.queue.clear();
+  }
+
   std::shared_ptr<State> state_;
+  bool started_ = false;
 };
 
 }  // namespace

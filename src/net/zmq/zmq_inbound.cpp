@@ -42,6 +42,26 @@ Inbound::Inbound(asio::io_context& context, zmq::context_t& zmq_context, Transpo
   const std::string bound = router_.get(zmq::sockopt::last_endpoint);
   port_ = static_cast<std::uint16_t>(std::stoul(bound.substr(bound.rfind(':') + 1)));
   watch_.open(context_, router_);
+  set_peers(options_.peers);
+}
+
+void Inbound::set_peers(const std::vector<PeerEndpoint>& peers) {
+  peers_.clear();
+  for (const auto& p : peers) {
+    if (p.id != options_.self) peers_.insert(p.id);
+  }
+  // A node left out is told, like a displaced connection, and says hello again: refused
+  // now, admitted once it is a member again.
+  for (auto it = admitted_.begin(); it != admitted_.end();) {
+    if (peers_.contains(it->second.node)) {
+      ++it;
+      continue;
+    }
+    connection_of_.erase(it->second.node);
+    if (displaced_.size() >= kMaxDisplaced) displaced_.erase(displaced_.begin());
+    displaced_[it->first] = {it->second, {}, true};
+    it = admitted_.erase(it);
+  }
 }
 
 void Inbound::start(Transport::ReceiveHandler handler) {
@@ -158,7 +178,7 @@ void Inbound::handle_hello(const std::string& routing_id, const zmqwire::Head& h
   decode_error_of([&] {
     segments_.read(parts_.data() + 2, head.segments, [&](capnp::MessageReader& reader) { hello = decode_hello(reader); });
   });
-  const auto reply = admit_hello(hello, options_);
+  const auto reply = admit_hello(hello, options_, [this](NodeId id) { return peers_.contains(id); });
   if (!reply.accepted) {
     refuse(routing_id, head.tag, reply.reason);
     return;
@@ -170,7 +190,7 @@ void Inbound::handle_hello(const std::string& routing_id, const zmqwire::Head& h
   if (!current.empty()) {
     if (displaced_.size() >= kMaxDisplaced) displaced_.erase(displaced_.begin());
     if (auto old = admitted_.find(current); old != admitted_.end()) {
-      displaced_[current] = {old->second, {}};
+      displaced_[current] = {old->second, {}, false};
       admitted_.erase(old);
     }
   }
@@ -185,9 +205,11 @@ void Inbound::tell_displaced(const std::string& routing_id) {
   const auto now = std::chrono::steady_clock::now();
   if (now - it->second.told < kRetellDisplaced) return;
   it->second.told = now;
+  const std::string node = std::to_string(it->second.was.node);
   send_reply(routing_id, it->second.was.tag,
              {false, options_.self,
-              "a newer connection claiming node " + std::to_string(it->second.was.node) + " replaced this one"});
+              it->second.removed ? "node " + node + " is no longer a peer of this node"
+                                 : "a newer connection claiming node " + node + " replaced this one"});
 }
 
 void Inbound::refuse(const std::string& routing_id, std::uint32_t tag, const std::string& reason) {

@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,9 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   void start(Transport::ReceiveHandler handler);
   // Closes the ROUTER. May be called from inside the handler, which then finishes first.
   void stop();
+  // The nodes whose Hellos are admitted from now on; an admitted connection of a node
+  // left out is forgotten (what it sends next is dropped).
+  void set_peers(const std::vector<PeerEndpoint>& peers);
   std::uint16_t port() const { return port_; }
   // frames_received, bytes_received, frames_rejected and its part of connections_refused.
   const TransportStats& stats() const { return stats_; }
@@ -70,6 +74,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     NodeId node = 0;
     std::uint32_t tag = 0;
   };
+  std::set<NodeId> peers_;
   std::map<std::string, Admitted, std::less<>> admitted_;  // by routing id
   // Per node: the routing id of the connection its Hello admitted last.
   std::map<NodeId, std::string> connection_of_;
@@ -79,6 +84,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   struct Displaced {
     Admitted was;
     std::chrono::steady_clock::time_point told;
+    bool removed = false;  // not displaced: the node is no longer a peer
   };
   std::map<std::string, Displaced, std::less<>> displaced_;
   // Once per connection, not once per message: a routing id is one connection.

@@ -45,9 +45,10 @@ void Outbound::ReleaseHolder::operator()(SharedBuilder* holder) const { release(
 Outbound::Outbound(asio::io_context& context, zmq::context_t& zmq_context, TransportOptions options)
     : context_(context), zmq_context_(zmq_context), options_(std::move(options)) {
   for (const auto& p : options_.peers) {
-    Peer& peer = peers_[p.id];
-    peer.endpoint = p;
-    peer.address = endpoint(p.host, std::to_string(p.port));
+    auto& peer = peers_[p.id];
+    peer = std::make_unique<Peer>();
+    peer->endpoint = p;
+    peer->address = endpoint(p.host, std::to_string(p.port));
   }
 }
 
@@ -57,24 +58,60 @@ void Outbound::start() {
   if (stopped || started_) return;
   started_ = true;
   for (auto& [id, peer] : peers_) {
-    open(id, peer);
-    come_back(id, peer);
+    open(id, *peer);
+    come_back(id, *peer);
   }
+}
+
+void Outbound::close(Peer& peer) {
+  if (peer.hello_retry) peer.hello_retry->cancel();
+  peer.dealer_watch.close();
+  peer.monitor_watch.close();
+  if (peer.dealer) zmq_socket_monitor(peer.dealer.handle(), nullptr, 0);
+  peer.monitor.close();
+  peer.dealer.close();
+  peer.link_up = peer.admitted = peer.hello_due = peer.awaiting_reply = false;
+  // libzmq holds no part of these: only what was handed over is its to free.
+  peer.queue.clear();
+  peer.queued_bytes = 0;
 }
 
 void Outbound::stop() {
   if (stopped) return;
   stopped = true;
-  for (auto& [id, peer] : peers_) {
-    peer.dealer_watch.close();
-    peer.monitor_watch.close();
-    if (peer.dealer) zmq_socket_monitor(peer.dealer.handle(), nullptr, 0);
-    peer.monitor.close();
-    peer.dealer.close();
-    peer.link_up = peer.admitted = peer.hello_due = peer.awaiting_reply = false;
-    // libzmq holds no part of these: only what was handed over is its to free.
-    peer.queue.clear();
-    peer.queued_bytes = 0;
+  for (auto& [id, peer] : peers_) close(*peer);
+}
+
+void Outbound::set_peers(const std::vector<PeerEndpoint>& peers) {
+  if (stopped) return;
+  std::map<NodeId, const PeerEndpoint*> wanted;
+  for (const auto& p : peers) {
+    if (p.id != options_.self) wanted[p.id] = &p;
+  }
+  const auto retire = [this](std::unique_ptr<Peer>& peer) {
+    peer->member = false;
+    close(*peer);
+    retired_.push_back(std::move(peer));
+  };
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    retire(it->second);
+    it = peers_.erase(it);
+  }
+  for (const auto& [id, p] : wanted) {
+    auto& peer = peers_[id];
+    if (peer && peer->endpoint.host == p->host && peer->endpoint.port == p->port) continue;
+    if (peer) retire(peer);  // moved: a new DEALER connects to the new endpoint
+    peer = std::make_unique<Peer>();
+    peer->endpoint = *p;
+    peer->address = endpoint(p->host, std::to_string(p->port));
+    if (started_) {
+      open(id, *peer);
+      come_back(id, *peer);
+    }
   }
 }
 
@@ -84,7 +121,7 @@ bool Outbound::send(NodeId to, std::unique_ptr<capnp::MessageBuilder> message) {
     ++stats_.sends_refused;
     return false;
   }
-  Peer& peer = it->second;
+  Peer& peer = *it->second;
   Pending m;
   m.segments = message->getSegmentsForOutput();
   m.head = zmqwire::encode_head(Kind::kData, 0, m.segments);
@@ -109,7 +146,7 @@ bool Outbound::send(NodeId to, std::unique_ptr<capnp::MessageBuilder> message) {
 
 bool Outbound::connected(NodeId peer) const {
   auto it = peers_.find(peer);
-  return it != peers_.end() && !stopped && it->second.admitted;
+  return it != peers_.end() && !stopped && it->second->admitted;
 }
 
 void Outbound::arm(NodeId id, Peer& peer) {
@@ -123,9 +160,15 @@ void Outbound::come_back(NodeId id, Peer& peer) {
 }
 
 void Outbound::service(NodeId id, Peer& peer) {
+  if (!peer.member) {
+    // A wait that set_peers cancelled has completed: now its duplicate descriptor closes.
+    peer.dealer_watch.close();
+    peer.monitor_watch.close();
+    return;
+  }
   try {
     for (int round = 0; round < kWriteRounds; ++round) {
-      if (stopped) return;
+      if (stopped || !peer.member) return;
       // Connection events first: they decide whether the next message is a Hello.
       drain_monitor(peer);
       const int events = peer.dealer.get(zmq::sockopt::events);
@@ -141,7 +184,7 @@ void Outbound::service(NodeId id, Peer& peer) {
       }
     }
   } catch (const zmq::error_t& e) {
-    if (stopped) return;
+    if (stopped || !peer.member) return;
     warn("sending to " + describe(id) + " failed: " + e.what());
   }
   come_back(id, peer);
@@ -217,6 +260,13 @@ void Outbound::receive_reply(NodeId id, Peer& peer) {
   if (!peer.admitted) {
     ++stats_.connections_refused;
     warn(describe(id) + " " + refusal);
+    peer.hello_retry->expires_after(options_.reconnect_max);
+    peer.hello_retry->async_wait([self = shared_from_this(), this, id, &peer, epoch = peer.epoch](const asio::error_code& ec) {
+      if (ec || stopped || !peer.member || peer.admitted || !peer.link_up || peer.awaiting_reply || peer.epoch != epoch)
+        return;
+      peer.hello_due = true;
+      come_back(id, peer);
+    });
   }
 }
 
@@ -294,6 +344,7 @@ std::size_t Outbound::finish_front(Peer& peer) {
 }
 
 void Outbound::open(NodeId id, Peer& peer) {
+  peer.hello_retry = std::make_unique<asio::steady_timer>(context_);
   peer.dealer = zmq::socket_t(zmq_context_, zmq::socket_type::dealer);
   peer.dealer.set(zmq::sockopt::linger, 0);
   // Messages go only to a connection that exists, so that a new connection starts with
@@ -306,7 +357,8 @@ void Outbound::open(NodeId id, Peer& peer) {
   peer.dealer.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(zmqwire::kMaxHandshakeBytes));
   peer.dealer.set(zmq::sockopt::ipv6, is_ipv6(peer.endpoint.host));
   // Subscribed before connecting, so that the first connection is seen too.
-  const std::string monitor_address = "inproc://raftfl-zmq-monitor-" + std::to_string(id);
+  const std::string monitor_address =
+      "inproc://raftfl-zmq-monitor-" + std::to_string(id) + "-" + std::to_string(++opens_);
   if (zmq_socket_monitor(peer.dealer.handle(), monitor_address.c_str(), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
     throw zmq::error_t();
   peer.monitor = zmq::socket_t(zmq_context_, zmq::socket_type::pair);

@@ -15,6 +15,7 @@
 // builder lives until every part of it is (SharedBuilder in zmq_outbound.cpp).
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -42,6 +43,9 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   void start();
   // Closes every DEALER with linger 0 and drops what was queued and not handed to libzmq.
   void stop();
+  // Opens DEALERs to new peers (and to peers at a new endpoint); closes those of peers
+  // left out, dropping their queues.
+  void set_peers(const std::vector<PeerEndpoint>& peers);
   // Queues `message` for `to`; false (counted in sends_refused) if the peer is unknown,
   // the message too large, or the peer's queue full.
   bool send(NodeId to, std::unique_ptr<capnp::MessageBuilder> message);
@@ -71,6 +75,7 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   struct Peer {
     PeerEndpoint endpoint;
     std::string address;
+    bool member = true;  // false once closed by set_peers: its pending waits and posts do nothing
     zmq::socket_t dealer;
     zmq::socket_t monitor;
     SocketWatch dealer_watch;
@@ -89,9 +94,13 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
     bool hello_due = false;       // the current connection has not had its Hello yet
     bool awaiting_reply = false;  // its Hello went out, no reply yet
     bool admitted = false;        // the peer accepted the current connection's Hello
+    // A refused Hello is said again after reconnect_max on the same connection: the peer
+    // may add us to its members later, and libzmq keeps the connection open meanwhile.
+    std::unique_ptr<asio::steady_timer> hello_retry;
   };
 
   void open(NodeId id, Peer& peer);
+  static void close(Peer& peer);
   void service(NodeId id, Peer& peer);
   void arm(NodeId id, Peer& peer);
   void come_back(NodeId id, Peer& peer);
@@ -105,7 +114,11 @@ class Outbound : public std::enable_shared_from_this<Outbound> {
   asio::io_context& context_;
   zmq::context_t& zmq_context_;
   const TransportOptions options_;
-  std::map<NodeId, Peer> peers_;
+  // The waits and posts of a peer hold references to it: a peer that leaves or moves is
+  // closed and kept in `retired_`, and a new entry takes its place.
+  std::map<NodeId, std::unique_ptr<Peer>> peers_;
+  std::vector<std::unique_ptr<Peer>> retired_;
+  std::uint64_t opens_ = 0;  // makes each monitor's inproc address unique
   bool started_ = false;
   TransportStats stats_;
 

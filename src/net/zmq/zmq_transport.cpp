@@ -37,6 +37,12 @@ class ZmqTransport final : public Transport {
     return outbound_->send(to, std::move(message));
   }
 
+  void set_peers(const std::vector<PeerEndpoint>& peers) override {
+    if (stopped_) return;
+    inbound_->set_peers(peers);
+    outbound_->set_peers(peers);
+  }
+
   void stop() override {
     if (stopped_) return;
     stopped_ = true;

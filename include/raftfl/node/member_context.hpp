@@ -1,0 +1,27 @@
+#pragma once
+
+// What a node attaches to its membership change, and so what every member (and a node
+// that starts from a snapshot) knows of it: where its Raft transport and its admin
+// endpoint listen. Kept in the Raft configuration (raft::Configuration::contexts) as
+// "raft=HOST:PORT admin=HOST:PORT": readable in a dump, and a later key is ignored by an
+// older reader.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "raftfl/node/config.hpp"
+
+namespace raftfl::node {
+
+struct MemberEndpoints {
+  Endpoint raft;
+  Endpoint admin;
+  bool operator==(const MemberEndpoints&) const = default;
+};
+
+std::string encode_member_context(const MemberEndpoints& endpoints);
+// nullopt when `context` lacks either endpoint or one does not parse.
+std::optional<MemberEndpoints> decode_member_context(std::string_view context);
+
+}  // namespace raftfl::node

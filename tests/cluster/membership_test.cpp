@@ -1,0 +1,122 @@
+// Growing a running cluster: a node that is in nobody's configuration joins through a
+// follower (which sends it to the leader), is added as a learner, catches up from the
+// leader's snapshot and log, follows new writes, and comes back as a member after a
+// restart without --join. A node that asks for an id another member holds is refused, and
+// then will not start without --join.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "admin_client.hpp"
+#include "cluster_test_support.hpp"
+#include "local_cluster.hpp"
+
+namespace raftfl::app {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::log_of;
+
+constexpr std::uint64_t kJoiner = 4;
+
+// Nodes 1-3 form the cluster; node 4 is in no configuration, its own included.
+LocalClusterOptions growing_cluster(node::TransportKind transport) {
+  LocalClusterOptions o;
+  o.nodes = 4;
+  o.dir = testing::test_dir("raftfl-membership");
+  o.binary = RAFTFL_BINARY;
+  o.transport = transport;
+  o.storage = node::StorageKind::kDisk;
+  o.snapshot_every = 100;  // the joiner's catch-up starts from a compacted log
+  o.customize = [](node::NodeConfig& c) {
+    if (c.id == kJoiner) c.peers.clear();
+    else std::erase_if(c.peers, [](const node::PeerConfig& p) { return p.id == kJoiner; });
+  };
+  return o;
+}
+
+nlohmann::json admin(LocalCluster& c, std::uint64_t id, const std::string& line) {
+  return nlohmann::json::parse(admin_request(c.config(id).admin, line, 5s));
+}
+
+// The role of `id` in the member list of the node that answers at `asked`, or "" if absent.
+std::string role_of(LocalCluster& c, std::uint64_t asked, std::uint64_t id) {
+  const auto list = admin(c, asked, "member list");
+  for (const auto& m : list.at("members")) {
+    if (m.at("id").get<std::uint64_t>() == id) return m.at("role").get<std::string>();
+  }
+  return "";
+}
+
+class ClusterMembership : public ::testing::TestWithParam<node::TransportKind> {};
+
+TEST_P(ClusterMembership, ANodeJoinsThroughAFollowerCatchesUpAndRestartsAsAMember) {
+  LocalCluster c(growing_cluster(GetParam()));
+  for (std::uint64_t id = 1; id <= 3; ++id) c.start(id);
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(testing::put(c, "before-" + std::to_string(i), "v", 10s, 3)) << log_of(c);
+
+  const std::uint64_t follower = leader % 3 + 1;
+  c.start(kJoiner, {"--join", c.config(follower).admin.to_string()});
+  ASSERT_TRUE(testing::converged(c, 30s)) << "the joiner did not catch up\n" << log_of(c);
+  EXPECT_EQ(role_of(c, leader, kJoiner), "learner");
+  const auto list = admin(c, follower, "member list");
+  EXPECT_EQ(list.at("members").size(), 4u) << list.dump();
+  EXPECT_EQ(testing::get(c, kJoiner, "before-0"), "v");
+
+  // New writes reach it; a restart without --join finds it a member.
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(testing::put(c, "after-" + std::to_string(i), "w", 10s, 3)) << log_of(c);
+  ASSERT_TRUE(testing::converged(c, 20s)) << log_of(c);
+  c.kill(kJoiner, SIGKILL);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(testing::put(c, "while-away-" + std::to_string(i), "x", 10s, 3)) << log_of(c);
+  c.start(kJoiner);
+  ASSERT_TRUE(testing::converged(c, 20s)) << "the restarted learner did not catch up\n" << log_of(c);
+  EXPECT_EQ(testing::get(c, kJoiner, "while-away-49"), "x");
+  // It never became a voter: three voters, three needed for nothing more than before.
+  EXPECT_EQ(role_of(c, leader, kJoiner), "learner");
+}
+
+TEST_P(ClusterMembership, AJoinerClaimingAMembersIdIsRefused) {
+  LocalClusterOptions o = growing_cluster(GetParam());
+  o.customize = [](node::NodeConfig& c) {
+    if (c.id == kJoiner) {
+      c.peers.clear();
+      c.id = 2;  // node 2's id, with endpoints of its own
+    } else {
+      std::erase_if(c.peers, [](const node::PeerConfig& p) { return p.id == kJoiner; });
+    }
+  };
+  LocalCluster c(o);
+  for (std::uint64_t id = 1; id <= 3; ++id) c.start(id);
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  c.start(kJoiner, {"--join", c.config(leader).admin.to_string()});
+  const auto status = c.wait_exit(kJoiner, 30s);
+  ASSERT_TRUE(status) << "the impostor is still running\n" << log_of(c);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << testing::exit_of(*status);
+  std::ifstream in(c.log_file(kJoiner));
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("node id 2 is taken by another member"), std::string::npos) << log;
+  EXPECT_EQ(admin(c, leader, "member list").at("members").size(), 3u);
+
+  // Its data directory says it was joining: without --join it refuses to found a cluster
+  // of its own.
+  c.start(kJoiner);
+  const auto again = c.wait_exit(kJoiner, 30s);
+  ASSERT_TRUE(again) << log_of(c);
+  EXPECT_TRUE(WIFEXITED(*again) && WEXITSTATUS(*again) == 2) << testing::exit_of(*again);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ClusterMembership,
+                         ::testing::Values(node::TransportKind::kTcp, node::TransportKind::kZmq),
+                         [](const auto& param_info) { return param_info.param == node::TransportKind::kTcp ? "tcp" : "zmq"; });
+
+}  // namespace
+}  // namespace raftfl::app
