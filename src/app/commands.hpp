@@ -15,7 +15,7 @@ int run_status(const std::string& endpoint, bool json);
 int run_put(const std::string& endpoint, const std::string& key, const std::string& value);
 // Linearizable (through the leader's ReadIndex) unless `stale`: then the node's own state.
 int run_get(const std::string& endpoint, const std::string& key, bool stale);
-// `raftfl member ACTION ARGS...`: list, add ID RAFT ADMIN, promote ID, remove ID.
+// `raftfl member ACTION ARGS...`: list, add ID RAFT ADMIN, promote ID, demote ID, remove ID.
 int run_member(const std::string& action, const std::vector<std::string>& args, const std::string& endpoint, bool json);
 
 struct BenchRaftOptions {

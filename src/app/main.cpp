@@ -71,7 +71,7 @@ ClientCommands add_client_commands(CLI::App& app, ClientArgs& a) {
   c.get->add_flag("--stale", a.stale, "read the node's own applied state without asking the leader (may be behind)");
 
   c.member = app.add_subcommand("member", "list or change the cluster's members (through the leader)");
-  c.member->add_option("action", a.member_action, "list | add ID RAFT_HOST:PORT ADMIN_HOST:PORT | promote ID | remove ID")
+  c.member->add_option("action", a.member_action, "list | add ID RAFT_HOST:PORT ADMIN_HOST:PORT | promote ID | demote ID | remove ID")
       ->required();
   c.member->add_option("args", a.member_args, "the action's arguments");
   c.member->add_option("--endpoint", a.endpoint, "a member's admin endpoint, HOST:PORT")->required();

@@ -1,4 +1,4 @@
-// `raftfl member list|add|promote|remove --endpoint HOST:PORT`: the admin endpoint's
+// `raftfl member list|add|promote|demote|remove --endpoint HOST:PORT`: the admin endpoint's
 // membership commands, sent on to the leader when the node asked is a follower.
 #include <nlohmann/json.hpp>
 
@@ -14,10 +14,11 @@ int run_member(const std::string& action, const std::vector<std::string>& args, 
                bool json) {
   std::string line = "member " + action;
   const std::size_t expected = action == "list" ? 0 : action == "add" ? 3 : 1;
-  if ((action != "list" && action != "add" && action != "promote" && action != "remove") || args.size() != expected) {
+  if ((action != "list" && action != "add" && action != "promote" && action != "demote" && action != "remove") ||
+      args.size() != expected) {
     std::fprintf(stderr,
                  "raftfl: member: usage: member list | member add ID RAFT_HOST:PORT ADMIN_HOST:PORT | member promote ID | "
-                 "member remove ID (each with --endpoint HOST:PORT)\n");
+                 "member demote ID | member remove ID (each with --endpoint HOST:PORT)\n");
     return kExitUsage;
   }
   for (const auto& a : args) line += " " + a;

@@ -22,6 +22,7 @@
 #include "raftfl/net/reactor.hpp"
 #include "raftfl/node/admin_server.hpp"
 #include "raftfl/node/config.hpp"
+#include "raftfl/node/membership_manager.hpp"
 #include "raftfl/node/message_router.hpp"
 #include "raftfl/node/node_io.hpp"
 #include "raftfl/node/raft_driver.hpp"
@@ -67,6 +68,7 @@ struct NodeParts {
   node::MessageRouter router;
   std::unique_ptr<node::RaftDriver> driver;
   std::unique_ptr<node::AdminServer> admin;
+  std::unique_ptr<node::MembershipManager> membership;
   std::unique_ptr<node::TrainingRoles> roles;
 
   explicit NodeParts(const node::NodeConfig& config) : router(config.cluster_id, config.id) {}
@@ -78,6 +80,7 @@ struct NodeParts {
       driver = std::make_unique<node::RaftDriver>(io, config, node::open_storage(config),
                                                   node::make_transport(io, config), state, router, empty_start);
       admin = std::make_unique<node::AdminServer>(io, *driver, config.admin);
+      membership = std::make_unique<node::MembershipManager>(io, *driver);
       if (config.training.enabled) {
         try {
           roles = training(io, *driver, state, router, *admin, config);
@@ -88,6 +91,7 @@ struct NodeParts {
       }
       driver->start();
       admin->start();
+      membership->start();
       if (roles) roles->start();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "raftfl: %s: cannot start: %s\n", name.c_str(), e.what());
@@ -100,6 +104,7 @@ struct NodeParts {
   // reactor's loop ends.
   asio::awaitable<void> stop(net::Reactor& reactor) {
     admin->stop();
+    membership->stop();
     if (roles) roles->stop();
     co_await driver->stop();
     reactor.stop();
@@ -108,6 +113,7 @@ struct NodeParts {
   // After the reactor's loop has ended.
   void destroy() {
     admin.reset();
+    membership.reset();
     roles.reset();   // joins the training thread
     driver.reset();  // closes the storage after its last write
   }

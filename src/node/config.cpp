@@ -461,6 +461,9 @@ constexpr auto kKeys = std::to_array<Key>({
     integer<&N::snapshot_every>("raft", "snapshot_every", 0, kInt64Max, "entries applied between snapshots; 0: never"),
     integer<&N::max_log_entries>("raft", "max_log_entries", 1, kInt64Max, "proposals are refused above it"),
     integer<&N::max_term_ahead>("raft", "max_term_ahead", 1, kInt64Max, "a peer's message whose term is further ahead is dropped"),
+    integer<&N::target_voters>("raft", "target_voters", 1, 9, "voters the leader keeps by promoting caught-up learners"),
+    integer<&N::failure_timeout>("raft", "failure_timeout_ms", 0, kMaxMillis,
+                                 "a voter not heard from for this long is replaced by a learner; 0: never"),
 
     bind<&N::storage>("storage", "kind", "\"disk\" survives restarts, \"memory\" does not"),
 
@@ -521,7 +524,7 @@ bool is_known_key(std::string_view table, std::string_view key) {
   return std::any_of(kKeys.begin(), kKeys.end(), [&](const Key& k) { return k.table == table && k.name == key; });
 }
 
-constexpr std::array<std::string_view, 3> kPeerKeys = {"id", "address", "admin"};
+constexpr std::array<std::string_view, 2> kPeerKeys = {"id", "address"};
 
 // The file's shape before its values: a misspelt table or key is the likeliest mistake
 // and must not hide behind "required" errors for the keys it was meant to set.
@@ -577,10 +580,6 @@ void read_peers(const Reader& r, const toml::table& root, NodeConfig& c) {
     if (address == nullptr) r.fail(prefix + ".address", "required");
     peer.address = r.endpoint(*address, prefix + ".address");
     if (peer.address.port == 0) r.fail(prefix + ".address", "the port must be between 1 and 65535, not 0");
-    if (const toml::node* admin = entry.get("admin")) {
-      peer.admin = r.endpoint(*admin, prefix + ".admin");
-      if (peer.admin.port == 0) r.fail(prefix + ".admin", "the port must be between 1 and 65535, not 0");
-    }
     c.peers.push_back(std::move(peer));
   }
 }
@@ -849,7 +848,6 @@ std::string to_toml(const NodeConfig& c) {
   }
   for (const PeerConfig& peer : c.peers) {
     out += "\n[[peers]]\nid = " + std::to_string(peer.id) + "\naddress = " + toml_string(peer.address.to_string()) + '\n';
-    if (!peer.admin.host.empty()) out += "admin = " + toml_string(peer.admin.to_string()) + '\n';
   }
   return out;
 }

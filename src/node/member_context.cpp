@@ -3,7 +3,9 @@
 namespace raftfl::node {
 
 std::string encode_member_context(const MemberEndpoints& endpoints) {
-  return "raft=" + endpoints.raft.to_string() + " admin=" + endpoints.admin.to_string();
+  std::string out = "raft=" + endpoints.raft.to_string();
+  if (!endpoints.admin.host.empty()) out += " admin=" + endpoints.admin.to_string();
+  return out;
 }
 
 std::optional<MemberEndpoints> decode_member_context(std::string_view context) {
@@ -23,8 +25,8 @@ std::optional<MemberEndpoints> decode_member_context(std::string_view context) {
       return std::nullopt;
     }
   }
-  if (!raft || !admin) return std::nullopt;
-  return MemberEndpoints{*raft, *admin};
+  if (!raft) return std::nullopt;
+  return MemberEndpoints{*raft, admin.value_or(Endpoint{})};
 }
 
 }  // namespace raftfl::node

@@ -11,7 +11,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: join ID RAFT_ENDPOINT ADMIN_ENDPOINT | member list | member add ID RAFT_ENDPOINT ADMIN_ENDPOINT | "
-    "member promote ID | member remove ID";
+    "member promote ID | member demote ID | member remove ID";
 
 std::string error_json(std::string_view what) {
   JsonWriter w;
@@ -30,7 +30,8 @@ void write_member(JsonWriter& w, const raft::Configuration& config, raft::NodeId
   w.begin_object().field("id", id).field("role", config.is_voter(id) ? "voter" : "learner");
   if (auto it = config.contexts.find(id); it != config.contexts.end()) {
     if (const auto endpoints = decode_member_context(it->second)) {
-      w.field("raft", endpoints->raft.to_string()).field("admin", endpoints->admin.to_string());
+      w.field("raft", endpoints->raft.to_string());
+      if (!endpoints->admin.host.empty()) w.field("admin", endpoints->admin.to_string());
     }
   }
   w.end_object();
@@ -57,11 +58,13 @@ asio::awaitable<std::optional<std::string>> MembershipCommands::handle(const std
     const std::vector<std::string> join_words(words.begin() + 1, words.end());
     co_return co_await join(join_words, false);
   }
-  if (words.size() == 3 && (words[1] == "promote" || words[1] == "remove")) {
+  if (words.size() == 3 && (words[1] == "promote" || words[1] == "demote" || words[1] == "remove")) {
     const auto id = parse_id(words[2]);
     if (!id || *id == raft::kNoNode) co_return error_json("member " + words[1] + ": ID must be a node id above 0");
-    co_return co_await change(
-        words[1] == "promote" ? raft::ConfChangeType::kPromoteLearner : raft::ConfChangeType::kRemoveNode, *id);
+    const auto type = words[1] == "promote"  ? raft::ConfChangeType::kPromoteLearner
+                      : words[1] == "demote" ? raft::ConfChangeType::kDemoteVoter
+                                             : raft::ConfChangeType::kRemoveNode;
+    co_return co_await change(type, *id);
   }
   co_return error_json(kUsage);
 }
@@ -71,7 +74,7 @@ std::string MembershipCommands::not_leader() const {
   w.begin_object().field("ok", false).field("error", "not the leader").field("leader", node_.leader());
   const auto& contexts = node_.raft().config().contexts;
   if (auto it = contexts.find(node_.leader()); it != contexts.end()) {
-    if (const auto endpoints = decode_member_context(it->second))
+    if (const auto endpoints = decode_member_context(it->second); endpoints && !endpoints->admin.host.empty())
       w.field("leader_admin", endpoints->admin.to_string());
   }
   return w.end_object().str();

@@ -91,10 +91,10 @@ RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<
     for (const auto& p : config_.peers) boot->meta.config.voters.push_back(p.id);
     std::sort(boot->meta.config.voters.begin(), boot->meta.config.voters.end());
     // Where the members are, for nodes that join later and learn it from the snapshot.
-    boot->meta.config.contexts[config_.id] = encode_member_context({config_.listen, config_.admin});
-    for (const auto& p : config_.peers) {
-      if (!p.admin.host.empty()) boot->meta.config.contexts[p.id] = encode_member_context({p.address, p.admin});
-    }
+    // Raft endpoints only, as every member's file gives them, so that all nodes start from
+    // the same contexts; a leader records its admin endpoint itself (MembershipManager).
+    boot->meta.config.contexts[config_.id] = encode_member_context({config_.listen, {}});
+    for (const auto& p : config_.peers) boot->meta.config.contexts[p.id] = encode_member_context({p.address, {}});
     storage_->save(boot, {}, nullptr);
     persisted = storage_->load();
   }
@@ -137,6 +137,7 @@ void RaftDriver::start() {
 void RaftDriver::step(net::NodeId from, capnp::MessageReader& reader) {
   // The router checked the envelope's addressing.
   raft::Message m = wire::decode_raft_message(reader, nullptr);
+  last_heard_[from] = Clock::now();
   raft_->step(m);
   if (raft_->dropped_messages() != drops_seen_) log_drop(from);
   notify();

@@ -40,7 +40,7 @@ std::string encode_conf_change(const ConfChange& change) {
 std::optional<ConfChange> decode_conf_change(std::string_view bytes) {
   if (bytes.size() < 9) return std::nullopt;
   auto type = static_cast<std::uint8_t>(bytes[0]);
-  if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;
+  if (type > static_cast<std::uint8_t>(ConfChangeType::kUpdateContext)) return std::nullopt;
   ConfChange change;
   change.type = static_cast<ConfChangeType>(type);
   change.node = get_le<std::uint64_t>(bytes.data() + 1);
@@ -61,6 +61,13 @@ std::optional<std::string> conf_change_error(const Configuration& config, const 
       if (!config.contains(change.node)) return "node is not a member";
       if (config.is_voter(change.node) && config.voters.size() == 1) return "cannot remove the last voter";
       return std::nullopt;
+    case ConfChangeType::kDemoteVoter:
+      if (!config.is_voter(change.node)) return "only a voter can be demoted";
+      if (config.voters.size() == 1) return "cannot demote the last voter";
+      return std::nullopt;
+    case ConfChangeType::kUpdateContext:
+      if (!config.contains(change.node)) return "node is not a member";
+      return std::nullopt;
   }
   return "unknown change type";
 }
@@ -79,6 +86,14 @@ Configuration apply_conf_change(Configuration config, const ConfChange& change) 
       erase_sorted(config.learners, change.node);
       erase_sorted(config.voters, change.node);
       config.contexts.erase(change.node);
+      break;
+    case ConfChangeType::kDemoteVoter:
+      erase_sorted(config.voters, change.node);
+      insert_sorted(config.learners, change.node);
+      break;
+    case ConfChangeType::kUpdateContext:
+      if (change.context.empty()) config.contexts.erase(change.node);
+      else config.contexts[change.node] = change.context;
       break;
   }
   return config;

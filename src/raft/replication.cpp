@@ -236,8 +236,9 @@ bool Raft::maybe_commit() {
 
 void Raft::on_leader_commit_advanced() {
   LeaderState& l = std::get<LeaderState>(role_);
-  // Section 4.2.2: a leader that is not part of the configuration it committed steps down.
-  if (!config().contains(id()) && last_config_index() <= log_.committed()) {
+  // Section 4.2.2: a leader that is not part of the configuration it committed steps down;
+  // so does one demoted to learner, which may no longer count itself toward a quorum.
+  if (!config().is_voter(id()) && last_config_index() <= log_.committed()) {
     become_follower(term_, kNoNode);
     return;
   }

@@ -2,13 +2,17 @@
 // follower (which sends it to the leader), is added as a learner, catches up from the
 // leader's snapshot and log, follows new writes, and comes back as a member after a
 // restart without --join. A node that asks for an id another member holds is refused, and
-// then will not start without --join.
+// then will not start without --join. Voters that die are replaced by learners.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <iterator>
+#include <set>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -112,6 +116,76 @@ TEST_P(ClusterMembership, AJoinerClaimingAMembersIdIsRefused) {
   const auto again = c.wait_exit(kJoiner, 30s);
   ASSERT_TRUE(again) << log_of(c);
   EXPECT_TRUE(WIFEXITED(*again) && WEXITSTATUS(*again) == 2) << testing::exit_of(*again);
+}
+
+std::vector<std::uint64_t> voters_of(LocalCluster& c, std::uint64_t asked) {
+  std::vector<std::uint64_t> voters;
+  const auto list = admin(c, asked, "member list");  // named: a range-for would not keep it alive
+  for (const auto& m : list.at("members")) {
+    if (m.at("role").get<std::string>() == "voter") voters.push_back(m.at("id").get<std::uint64_t>());
+  }
+  return voters;
+}
+
+// Five nodes, three of them voters: the leader holds three voters while voters die for
+// good, the leader among them, by promoting a learner and demoting the dead voter.
+TEST_P(ClusterMembership, FailedVotersAreReplacedByLearners) {
+  LocalClusterOptions o;
+  o.nodes = 5;
+  o.dir = testing::test_dir("raftfl-membership");
+  o.binary = RAFTFL_BINARY;
+  o.transport = GetParam();
+  o.storage = node::StorageKind::kDisk;
+  o.customize = [](node::NodeConfig& c) {
+    c.failure_timeout = 1000ms;
+    if (c.id > 3) c.peers.clear();
+    else std::erase_if(c.peers, [](const node::PeerConfig& p) { return p.id > 3; });
+  };
+  LocalCluster c(o);
+  for (std::uint64_t id = 1; id <= 3; ++id) c.start(id);
+  auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  for (std::uint64_t id = 4; id <= 5; ++id) c.start(id, {"--join", c.config(leader).admin.to_string()});
+  ASSERT_TRUE(testing::converged(c, 30s)) << log_of(c);
+  ASSERT_EQ(voters_of(c, leader), (std::vector<std::uint64_t>{1, 2, 3}));
+
+  std::set<std::uint64_t> dead;
+  const auto kill = [&](std::uint64_t id) {
+    c.kill(id, SIGKILL);
+    dead.insert(id);
+  };
+  const auto replaced = [&](std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto now_leader = c.wait_for_leader(2s);
+      if (now_leader != 0) {
+        const auto voters = voters_of(c, now_leader);
+        if (voters.size() == 3 && std::none_of(voters.begin(), voters.end(), [&](auto v) { return dead.contains(v); }))
+          return now_leader;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::uint64_t{0};
+  };
+
+  kill(leader % 3 + 1);  // a follower voter
+  auto start = std::chrono::steady_clock::now();
+  leader = replaced(20s);
+  ASSERT_NE(leader, 0u) << "the dead follower was not replaced\n" << log_of(c);
+  std::cout << "a dead follower voter replaced in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+            << " ms (failure timeout 1000 ms)\n";
+  ASSERT_TRUE(testing::put(c, "after-follower", "1", 10s)) << log_of(c);
+
+  kill(leader);
+  start = std::chrono::steady_clock::now();
+  leader = replaced(30s);
+  ASSERT_NE(leader, 0u) << "the dead leader was not replaced\n" << log_of(c);
+  std::cout << "a dead leader replaced in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+            << " ms\n";
+  ASSERT_TRUE(testing::put(c, "after-leader", "1", 10s)) << log_of(c);
+  EXPECT_EQ(testing::get(c, leader, "after-follower"), "1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, ClusterMembership,

@@ -58,6 +58,8 @@ max_bytes_per_message = 1_048_576
 snapshot_every = 10_000
 max_log_entries = 100_000
 max_term_ahead = 4_294_967_296
+target_voters = 3
+failure_timeout_ms = 1500
 
 [storage]
 kind = "disk"

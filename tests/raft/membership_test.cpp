@@ -70,6 +70,45 @@ TEST(Membership, LeaderCutOffRightAfterProposingItsOwnRemovalCanStillFinishIt) {
   EXPECT_EQ(c.node(2).state, std::vector<std::string>{"after"});
 }
 
+// A failed voter is replaced without ever shrinking the quorum's overlap: a learner is
+// promoted, then the voter demoted; a demoted leader steps down once that commits, and the
+// learner it became keeps receiving the log but no longer votes or counts.
+TEST(Membership, DemotedVoterBecomesALearnerAndADemotedLeaderStepsDown) {
+  Cluster c(make_config({1, 2, 3}, {4}));
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.raft(1).propose_conf_change(change(ConfChangeType::kPromoteLearner, 4)).ok());
+  c.deliver_all();
+  ASSERT_TRUE(c.raft(1).propose_conf_change(change(ConfChangeType::kDemoteVoter, 3)).ok());
+  c.deliver_all();
+  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).config(), make_config({1, 2, 4}, {3})) << id;
+  // 3 no longer counts: with 2 and 4 cut off nothing commits, though 3 acknowledges.
+  c.isolate(2);
+  c.isolate(4);
+  ProposeResult a = c.propose(1, "a");
+  c.deliver_all();
+  EXPECT_LT(c.raft(1).log().committed(), a.index);
+  EXPECT_EQ(c.raft(3).log().last_index(), a.index) << "a learner still receives the log";
+  c.heal();
+  c.tick(1, kHeartbeat);
+  c.deliver_all();
+  EXPECT_EQ(c.raft(1).log().committed(), a.index);
+  // Refused: demoting a learner, or the last voter.
+  EXPECT_EQ(c.raft(1).propose_conf_change(change(ConfChangeType::kDemoteVoter, 3)).error,
+            ProposeError::kInvalidConfChange);
+
+  ProposeResult d = c.raft(1).propose_conf_change(change(ConfChangeType::kDemoteVoter, 1));
+  ASSERT_TRUE(d.ok());
+  c.deliver_all();
+  EXPECT_EQ(c.raft(1).role(), Role::kFollower);
+  for (int i = 0; i < 20 * kMaxTimeout && (c.leader() == kNoNode || c.leader() == 1); ++i) c.tick_all();
+  ASSERT_TRUE(c.leader() == 2 || c.leader() == 4) << c.leader();
+  EXPECT_EQ(c.raft(c.leader()).config(), make_config({2, 4}, {1, 3}));
+  ProposeResult w = c.propose(c.leader(), "after");
+  ASSERT_TRUE(w.ok());
+  c.deliver_all();
+  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(c.raft(id).log().committed(), w.index) << id;
+}
+
 TEST(Membership, NoChangeBeforeTheTermsFirstCommit) {
   Cluster c(make_config({1, 2, 3}));
   c.campaign(1);

@@ -749,7 +749,7 @@ void Simulation::nemesis_step() {
         if (!leader) break;
         const raft::Configuration& cfg = leader->raft->config();
         raft::ConfChange change;
-        std::uint64_t what = random(0, 2);
+        std::uint64_t what = random(0, 3);
         if (what == 0 && cfg.learners.size() < 3) {
           change.type = raft::ConfChangeType::kAddLearner;
           change.node = next_node_id_;
@@ -766,6 +766,10 @@ void Simulation::nemesis_step() {
           if (candidates.empty()) break;
           change.type = raft::ConfChangeType::kRemoveNode;
           change.node = pick(candidates);
+        } else if (what == 3 && cfg.voters.size() > std::max<std::size_t>(min_voters_, 1)) {
+          // A failed voter's replacement: voter to learner, its log kept.
+          change.type = raft::ConfChangeType::kDemoteVoter;
+          change.node = pick(cfg.voters);
         } else {
           break;
         }

@@ -36,7 +36,7 @@ struct Endpoint {
 struct PeerConfig {
   raft::NodeId id = 0;
   Endpoint address;
-  Endpoint admin;  // optional (empty host: not given); lets this node send a joiner to the leader
+  Endpoint admin;  // not in the file: a joiner learns it from the member list (empty host: unknown)
   bool operator==(const PeerConfig&) const = default;
 };
 
@@ -126,6 +126,8 @@ struct NodeConfig {
   std::uint64_t snapshot_every = 10000;  // entries applied between snapshots; 0 = never
   std::size_t max_log_entries = 100000;  // proposals are refused above it
   std::uint64_t max_term_ahead = std::uint64_t{1} << 32;  // peers' messages with later terms are dropped
+  int target_voters = 3;                         // the leader promotes caught-up learners up to it
+  std::chrono::milliseconds failure_timeout{1500};  // a silent voter is replaced; 0: never
 
   // [storage]
   StorageKind storage = StorageKind::kDisk;

@@ -3,8 +3,8 @@
 // What a node attaches to its membership change, and so what every member (and a node
 // that starts from a snapshot) knows of it: where its Raft transport and its admin
 // endpoint listen. Kept in the Raft configuration (raft::Configuration::contexts) as
-// "raft=HOST:PORT admin=HOST:PORT": readable in a dump, and a later key is ignored by an
-// older reader.
+// "raft=HOST:PORT admin=HOST:PORT" (admin left out where not known): readable in a dump,
+// and a later key is ignored by an older reader.
 
 #include <optional>
 #include <string>
@@ -16,12 +16,12 @@ namespace raftfl::node {
 
 struct MemberEndpoints {
   Endpoint raft;
-  Endpoint admin;
+  Endpoint admin;  // empty host: not known (a member written from another node's [[peers]])
   bool operator==(const MemberEndpoints&) const = default;
 };
 
 std::string encode_member_context(const MemberEndpoints& endpoints);
-// nullopt when `context` lacks either endpoint or one does not parse.
+// nullopt when `context` lacks the raft endpoint or an endpoint does not parse.
 std::optional<MemberEndpoints> decode_member_context(std::string_view context);
 
 }  // namespace raftfl::node

@@ -4,7 +4,8 @@
 //   join ID RAFT_ENDPOINT ADMIN_ENDPOINT   add a new node as a learner (ID 0: assign one);
 //                                          replies with the members it is to dial
 //   member list                            the members, their roles and endpoints
-//   member add ID RAFT_ENDPOINT ADMIN_ENDPOINT | member promote ID | member remove ID
+//   member add ID RAFT_ENDPOINT ADMIN_ENDPOINT | member promote ID | member demote ID |
+//   member remove ID
 // Changes go through the leader (one at a time, as Raft's single-server changes must); a
 // follower answers with the leader's id and admin endpoint, so the caller can go there.
 

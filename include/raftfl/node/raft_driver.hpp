@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,12 @@ class RaftDriver {
   std::uint64_t persists() const { return persists_; }
   std::uint64_t persisted_entries() const { return persisted_entries_; }
   std::uint64_t messages_dropped() const { return raft_->dropped_messages(); }
+  // When a Raft message from `peer` last arrived (nullopt: never since this node started).
+  std::optional<std::chrono::steady_clock::time_point> last_heard(raft::NodeId peer) const {
+    const auto it = last_heard_.find(peer);
+    if (it == last_heard_.end()) return std::nullopt;
+    return it->second;
+  }
 
  private:
   struct Pending;
@@ -148,6 +155,7 @@ class RaftDriver {
   std::function<void(bool)> leadership_callback_;
   bool was_leader_ = false;
   raft::Index last_snapshot_index_ = 0;
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> last_heard_;
   raft::Configuration synced_members_;  // what the transport's peers were last set from
   bool peers_synced_ = false;
   raft::HardState latest_hard_state_;  // the engine's latest

@@ -31,6 +31,8 @@ enum class ConfChangeType : std::uint8_t {
   kAddLearner,      // a new member that receives the log but does not vote
   kPromoteLearner,  // a learner becomes a voter
   kRemoveNode,      // a voter or a learner leaves
+  kDemoteVoter,     // a voter becomes a learner (a failed voter replaced, keeping its log)
+  kUpdateContext,   // a member's context changes (say, a leader records its admin endpoint)
 };
 
 // One single-server change (Raft dissertation section 4.1): any two majorities of the

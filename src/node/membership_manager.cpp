@@ -1,0 +1,123 @@
+#include "raftfl/node/membership_manager.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "raftfl/common/log.hpp"
+#include "raftfl/node/member_context.hpp"
+
+namespace raftfl::node {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto kCheckEvery = std::chrono::milliseconds(100);
+// A learner whose log is this close to the leader's is caught up: promoted, it does not
+// hold back commits while it fetches the rest.
+constexpr raft::Index kCaughtUpLag = 64;
+
+const char* verb(raft::ConfChangeType type) {
+  switch (type) {
+    case raft::ConfChangeType::kPromoteLearner: return "promoting";
+    case raft::ConfChangeType::kDemoteVoter: return "demoting";
+    case raft::ConfChangeType::kRemoveNode: return "removing";
+    case raft::ConfChangeType::kAddLearner: return "adding";
+    case raft::ConfChangeType::kUpdateContext: return "recording the endpoints of";
+  }
+  return "changing";
+}
+
+bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::" || host.empty(); }
+
+}  // namespace
+
+MembershipManager::MembershipManager(asio::io_context& io, RaftDriver& node) : io_(io), node_(node), timer_(io) {}
+
+void MembershipManager::start() { asio::co_spawn(io_, loop(), asio::detached); }
+
+void MembershipManager::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+bool MembershipManager::healthy(raft::NodeId id, Clock::time_point now) const {
+  if (id == node_.config().id) return true;
+  // Until a new leader has led for a failure timeout, silence may be its own doing.
+  const auto heard = std::max(node_.last_heard(id).value_or(leader_since_), leader_since_);
+  return now - heard < node_.config().failure_timeout;
+}
+
+bool MembershipManager::caught_up(raft::NodeId id) const {
+  const auto* pr = node_.raft().progress(id);
+  return pr != nullptr && pr->match + kCaughtUpLag >= node_.raft().log().last_index();
+}
+
+std::optional<raft::ConfChange> MembershipManager::own_context() const {
+  const raft::Configuration& config = node_.raft().config();
+  const NodeConfig& self = node_.config();
+  // A wildcard listen address is no address to dial: the one the peers' files give stays.
+  MemberEndpoints wanted{self.listen, self.admin};
+  if (auto it = config.contexts.find(self.id); it != config.contexts.end()) {
+    if (const auto known = decode_member_context(it->second); known && is_wildcard(self.listen.host))
+      wanted.raft = known->raft;
+  }
+  const std::string context = encode_member_context(wanted);
+  const auto it = config.contexts.find(self.id);
+  if (it != config.contexts.end() && it->second == context) return std::nullopt;
+  return raft::ConfChange{raft::ConfChangeType::kUpdateContext, self.id, context};
+}
+
+std::optional<raft::ConfChange> MembershipManager::next_change(Clock::time_point now) const {
+  if (!node_.is_leader()) return std::nullopt;
+  const raft::Configuration& config = node_.raft().config();
+  // Followers send joiners to the leader's admin endpoint: every member must know it.
+  if (auto announce = own_context()) return announce;
+  const auto target = static_cast<std::size_t>(node_.config().target_voters);
+  std::optional<raft::NodeId> failed;
+  if (node_.config().failure_timeout.count() > 0) {
+    for (raft::NodeId v : config.voters) {
+      if (!healthy(v, now)) failed = v;
+    }
+  }
+  if (failed && config.voters.size() > target) return raft::ConfChange{raft::ConfChangeType::kDemoteVoter, *failed, ""};
+  if (!failed && config.voters.size() >= target) return std::nullopt;
+  // The most caught-up healthy learner takes a failed voter's place or fills a gap.
+  std::optional<raft::NodeId> best;
+  raft::Index best_match = 0;
+  for (raft::NodeId l : config.learners) {
+    if (!healthy(l, now) || !caught_up(l)) continue;
+    const raft::Index match = node_.raft().progress(l)->match;
+    if (!best || match > best_match) {
+      best = l;
+      best_match = match;
+    }
+  }
+  if (!best) return std::nullopt;
+  return raft::ConfChange{raft::ConfChangeType::kPromoteLearner, *best, ""};
+}
+
+asio::awaitable<void> MembershipManager::loop() {
+  while (!stopped_) {
+    timer_.expires_after(kCheckEvery);
+    co_await timer_.async_wait(kAwait);
+    if (stopped_ || node_.stopping()) co_return;
+    const auto now = Clock::now();
+    const bool leader = node_.is_leader();
+    if (leader && !was_leader_) leader_since_ = now;
+    was_leader_ = leader;
+    const auto change = next_change(now);
+    if (!change) continue;
+    log::line(log::Level::kInfo, "membership",
+              std::string(verb(change->type)) + " node " + std::to_string(change->node) + " (voters " +
+                  std::to_string(node_.raft().config().voters.size()) + ", target " +
+                  std::to_string(node_.config().target_voters) + ")");
+    // Waits until applied; a pending change or a lost leadership is simply tried again.
+    const auto outcome = co_await node_.propose_conf_change(*change);
+    if (!outcome.ok && outcome.error.find("pending") == std::string::npos)
+      log::line(log::Level::kInfo, "membership", "node " + std::to_string(change->node) + " not changed: " + outcome.error);
+  }
+}
+
+}  // namespace raftfl::node
