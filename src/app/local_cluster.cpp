@@ -21,23 +21,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Free loopback ports, all held open until every one is chosen so none repeats.
-std::vector<std::uint16_t> free_ports(int count) {
-  std::vector<int> fds;
+// Loopback ports reserved for the cluster's nodes: each is bound (SO_REUSEADDR, never
+// listening) and stays bound until the cluster is gone. The kernel hands no reserved port
+// to anyone else's bind(0) or outgoing connection, so tests running side by side cannot
+// draw the same ports; a node binds its own with SO_REUSEADDR (as both transports and the
+// admin endpoint do), which Linux allows next to a bound socket that does not listen.
+// Closing the probes once chosen, as this once did, let a parallel test take a port
+// before the node that was meant to listen on it started.
+std::vector<std::uint16_t> reserve_ports(int count, std::vector<int>& fds) {
   std::vector<std::uint16_t> ports;
   for (int i = 0; i < count; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("cannot reserve a port: socket: ") + std::strerror(errno));
+    fds.push_back(fd);
+    const int one = 1;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error(std::string("cannot find a free port: ") + std::strerror(errno));
-    fds.push_back(fd);
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+      throw std::runtime_error(std::string("cannot reserve a port: setsockopt: ") + std::strerror(errno));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+      throw std::runtime_error(std::string("cannot reserve a port: bind: ") + std::strerror(errno));
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error(std::string("cannot reserve a port: getsockname: ") + std::strerror(errno));
     ports.push_back(ntohs(addr.sin_port));
   }
-  for (int fd : fds) ::close(fd);
   return ports;
 }
 
@@ -45,7 +54,7 @@ std::vector<std::uint16_t> free_ports(int count) {
 
 LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {
   std::filesystem::create_directories(options_.dir);
-  const auto ports = free_ports(2 * options_.nodes);
+  const auto ports = reserve_ports(2 * options_.nodes, reserved_ports_);
   for (int i = 0; i < options_.nodes; ++i) {
     node::NodeConfig c;
     c.id = static_cast<std::uint64_t>(i + 1);
@@ -82,6 +91,7 @@ LocalCluster::~LocalCluster() {
       ::waitpid(pid, nullptr, 0);
     }
   }
+  for (int fd : reserved_ports_) ::close(fd);
 }
 
 std::filesystem::path LocalCluster::log_file(std::uint64_t id) const {

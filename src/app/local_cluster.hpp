@@ -71,6 +71,7 @@ class LocalCluster {
   // thread kills and restarts nodes.
   mutable std::mutex mutex_;
   std::map<std::uint64_t, pid_t> pids_;
+  std::vector<int> reserved_ports_;  // bound sockets that keep the nodes' ports ours
 };
 
 }  // namespace raftfl::app

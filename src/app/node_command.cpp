@@ -15,6 +15,7 @@
 
 #include "commands.hpp"
 #include "join_cluster.hpp"
+#include "leave_cluster.hpp"
 #include "node_command.hpp"
 #include "raftfl/common/durable_file.hpp"
 #include "raftfl/common/failure.hpp"
@@ -62,6 +63,10 @@ int exec_training_binary(const std::string& config_file, const std::string& join
   return kExitFailure;
 }
 
+// How long a stopping node tries to leave the configuration. Bounded tightly: when the whole
+// cluster stops at once there is soon no leader to ask, and a supervisor waits for us.
+constexpr std::chrono::milliseconds kLeaveLimit{3000};
+
 // One node's parts. The state and the router outlive the driver, whose callbacks they hold.
 struct NodeParts {
   node::ReplicatedState state;
@@ -102,9 +107,12 @@ struct NodeParts {
 
   // The write in flight completes, connections close, the log is closed; then the
   // reactor's loop ends.
-  asio::awaitable<void> stop(net::Reactor& reactor) {
-    admin->stop();
+  asio::awaitable<void> stop(asio::io_context& io, net::Reactor& reactor) {
+    // A learner (or any node told to) leaves the configuration first, so that the cluster
+    // does not wait for it or pair it; the node still serves Raft meanwhile.
     membership->stop();
+    if (should_leave(*driver)) co_await leave_cluster(io, *driver, kLeaveLimit);
+    admin->stop();
     if (roles) roles->stop();
     co_await driver->stop();
     reactor.stop();
@@ -196,7 +204,7 @@ int run_node(const std::string& config_file, const std::string& join_contact, co
   signals.async_wait([&](const asio::error_code& ec, int signal_number) {
     if (ec) return;
     log::line(log::Level::kInfo, "node", name + ": signal " + std::to_string(signal_number) + ", stopping");
-    asio::co_spawn(io, parts.stop(reactor), asio::detached);
+    asio::co_spawn(io, parts.stop(io, reactor), asio::detached);
   });
   log::line(log::Level::kInfo, "node", describe(config, parts, name));
   std::fflush(stderr);

@@ -65,12 +65,13 @@ int run_status(const std::string& endpoint_text, bool json) {
     std::printf("transport %s, storage %s, %llu keys (digest %s)\n", s.at("transport").get<std::string>().c_str(),
                 s.at("storage").get<std::string>().c_str(), s.at("kv_keys").get<unsigned long long>(),
                 s.at("kv_digest").get<std::string>().c_str());
-    std::printf("%-6s %-6s %-10s %-10s %-10s %s\n", "member", "voter", "match", "next", "state", "connected");
+    std::printf("%-6s %-6s %-10s %-10s %-10s %-10s %s\n", "member", "voter", "match", "next", "state", "connected",
+                "health");
     for (const auto& m : s.at("members")) {
-      std::printf("%-6llu %-6s %-10llu %-10llu %-10s %s\n", m.at("id").get<unsigned long long>(),
+      std::printf("%-6llu %-6s %-10llu %-10llu %-10s %-10s %s\n", m.at("id").get<unsigned long long>(),
                   yes_no(m.at("voter")).c_str(), m.at("match").get<unsigned long long>(),
                   m.at("next").get<unsigned long long>(), m.at("state").get<std::string>().c_str(),
-                  yes_no(m.at("connected")).c_str());
+                  yes_no(m.at("connected")).c_str(), m.value("health", std::string("-")).c_str());
     }
     if (s.contains("control")) {
       const auto& c = s.at("control");

@@ -321,7 +321,7 @@ const auto& member(const NodeConfig& c) {
 template <typename T>
 void read_value(const Reader& r, const toml::node& node, const Key& k, T& out) {
   const std::string name = k.full_name();
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::optional<bool>>) {
     out = r.boolean(node, name);
   } else if constexpr (std::is_floating_point_v<T>) {
     out = r.number(node, name, k.low, k.high);
@@ -346,6 +346,9 @@ template <typename T>
 std::optional<std::string> toml_value(const T& v) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
+    if (!v) return std::nullopt;
+    return *v ? "true" : "false";
   } else if constexpr (std::is_floating_point_v<T>) {
     return toml_number(v);
   } else if constexpr (std::is_same_v<T, std::filesystem::path>) {
@@ -364,7 +367,7 @@ std::optional<std::string> toml_value(const T& v) {
 
 template <typename T>
 std::string type_text() {
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::optional<bool>>) {
     return "boolean";
   } else if constexpr (std::is_floating_point_v<T>) {
     return "number";
@@ -440,6 +443,8 @@ constexpr auto kKeys = std::to_array<Key>({
     integer<&N::id>("node", "id", 1, kInt64Max, "this node's Raft id; unique in the cluster; required"),
     integer<&N::cluster_id>("node", "cluster_id", 1, kInt64Max, "carried in every message; other clusters are refused"),
     bind<&N::data_dir>("node", "data_dir", "where the log and snapshots live; required with storage.kind = \"disk\""),
+    bind<&N::leave_on_stop>("node", "leave_on_stop",
+                            "on SIGTERM, leave the cluster's configuration first; unset: learners do, voters do not"),
 
     bind<&N::listen>("network", "listen", "HOST:PORT for Raft traffic from the peers; required"),
     bind<&N::admin>("network", "admin", "HOST:PORT of the admin endpoint; required"),

@@ -22,6 +22,11 @@ struct MemberStatus {
   raft::Index next = 0;
   std::string state;      // probe / replicate / snapshot, on the leader; "self" for this node
   bool connected = false;
+  // On the leader, what its membership policy sees (membership_manager): "self",
+  // "healthy", "behind" (its log more than 64 entries short), "failed" (not heard from
+  // within raft.failure_timeout_ms); empty elsewhere (a follower hears only its leader).
+  std::string health;
+  std::int64_t last_heard_ms = -1;  // since the last Raft message from it; -1: none since this node started
 };
 
 struct NodeStatus {

@@ -57,7 +57,8 @@ std::string to_json(const NodeStatus& s, const std::function<void(JsonWriter&)>&
   for (const auto& m : s.members) {
     w.begin_object();
     w.field("id", m.id).field("voter", m.voter).field("match", m.match).field("next", m.next);
-    w.field("state", m.state).field("connected", m.connected);
+    w.field("state", m.state).field("connected", m.connected).field("last_heard_ms", m.last_heard_ms);
+    if (!m.health.empty()) w.field("health", m.health);
     w.end_object();
   }
   w.end_array();

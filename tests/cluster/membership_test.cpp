@@ -1,8 +1,9 @@
 // Growing a running cluster: a node that is in nobody's configuration joins through a
 // follower (which sends it to the leader), is added as a learner, catches up from the
-// leader's snapshot and log, follows new writes, and comes back as a member after a
-// restart without --join. A node that asks for an id another member holds is refused, and
-// then will not start without --join. Voters that die are replaced by learners.
+// leader's snapshot and log, follows new writes, comes back as a member after a restart
+// without --join, and leaves the configuration on SIGTERM. A node that asks for an id
+// another member holds is refused, and then will not start without --join. Voters that
+// die are replaced by learners.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -85,6 +86,15 @@ TEST_P(ClusterMembership, ANodeJoinsThroughAFollowerCatchesUpAndRestartsAsAMembe
   EXPECT_EQ(testing::get(c, kJoiner, "while-away-49"), "x");
   // It never became a voter: three voters, three needed for nothing more than before.
   EXPECT_EQ(role_of(c, leader, kJoiner), "learner");
+
+  // SIGTERM: a learner leaves the configuration before it exits.
+  c.kill(kJoiner, SIGTERM);
+  const auto status = c.wait_exit(kJoiner, 20s);
+  ASSERT_TRUE(status) << "the learner did not stop\n" << log_of(c);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << testing::exit_of(*status);
+  EXPECT_EQ(role_of(c, leader, kJoiner), "") << "the learner is still a member";
+  EXPECT_EQ(admin(c, leader, "member list").at("members").size(), 3u);
+  ASSERT_TRUE(testing::put(c, "after-leave", "y", 10s, 3)) << log_of(c);
 }
 
 TEST_P(ClusterMembership, AJoinerClaimingAMembersIdIsRefused) {

@@ -954,7 +954,12 @@ TEST(NodeConfigTest, EveryKeyOfTheTableIsParsed) {
 }
 
 TEST(NodeConfigTest, ToTomlWritesEveryKeyOfTheTable) {
-  std::string text = "\n" + to_toml(parse(make_config({})));
+  // node.leave_on_stop has no default (unset: learners leave, voters stay): given one
+  // here, and an unset one is left out and read back unset.
+  EXPECT_EQ(to_toml(parse(make_config({}))).find("leave_on_stop"), std::string::npos);
+  EXPECT_FALSE(parse(to_toml(parse(make_config({})))).leave_on_stop.has_value());
+  EXPECT_EQ(parse(to_toml(parse(make_config({{"node.leave_on_stop", "true"}})))).leave_on_stop, true);
+  std::string text = "\n" + to_toml(parse(make_config({{"node.leave_on_stop", "false"}})));
   for (const ConfigKey& k : config_keys()) {
     std::string table = "\n[" + std::string(k.table) + "]\n";
     std::size_t at = text.find(table);

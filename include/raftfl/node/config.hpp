@@ -102,6 +102,7 @@ struct NodeConfig {
   raft::NodeId id = 0;
   std::uint64_t cluster_id = 1;
   std::filesystem::path data_dir;  // empty: not set (allowed only with in-memory storage)
+  std::optional<bool> leave_on_stop;  // unset: a learner leaves on SIGTERM, a voter stays a member
 
   // [network]
   Endpoint listen;

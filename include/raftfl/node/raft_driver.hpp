@@ -79,6 +79,13 @@ class RaftDriver {
   // heartbeat round confirmed it still led. Forwarded to the leader from a follower. Gives
   // up after `timeout` (no leader, leadership changing); the caller may ask again.
   asio::awaitable<ReadOutcome> read_barrier(std::chrono::milliseconds timeout);
+  // Hands the leadership to `target` (the engine's transfer: it catches the target up, then
+  // tells it to campaign). False when this node does not lead or `target` is no voter.
+  bool transfer_leadership(raft::NodeId target) {
+    const bool started = raft_->transfer_leadership(target);
+    notify();
+    return started;
+  }
   // Stops ticking, lets the write in flight finish, closes the transport and the storage.
   asio::awaitable<void> stop();
 
