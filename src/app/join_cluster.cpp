@@ -17,7 +17,13 @@ std::vector<node::PeerConfig> join_cluster(const node::NodeConfig& config, const
       "join " + std::to_string(config.id) + " " + config.listen.to_string() + " " + config.admin.to_string();
   node::Endpoint at = contact;
   std::string last_error = "no answer";
+  auto next_report = Clock::now() + std::chrono::seconds(5);
   while (Clock::now() < deadline) {
+    if (Clock::now() >= next_report) {
+      // A join that waits says so, with the reason, rather than sitting silent for a minute.
+      log::line(log::Level::kInfo, "join", "still trying " + at.to_string() + ": " + last_error);
+      next_report += std::chrono::seconds(5);
+    }
     nlohmann::json reply;
     try {
       reply = nlohmann::json::parse(admin_request(at, request, std::chrono::seconds(5)));
