@@ -9,8 +9,7 @@
 
 namespace raftfl::app {
 
-std::vector<node::PeerConfig> join_cluster(const node::NodeConfig& config, const node::Endpoint& contact,
-                                           std::chrono::milliseconds limit) {
+Joined join_cluster(const node::NodeConfig& config, const node::Endpoint& contact, std::chrono::milliseconds limit) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + limit;
   const std::string request =
@@ -36,17 +35,18 @@ std::vector<node::PeerConfig> join_cluster(const node::NodeConfig& config, const
       continue;
     }
     if (reply.value("ok", false)) {
-      std::vector<node::PeerConfig> members;
+      Joined joined;
+      joined.id = reply.at("id").get<raft::NodeId>();
       for (const auto& m : reply.at("members")) {
         const auto id = m.at("id").get<raft::NodeId>();
-        if (id == config.id || !m.contains("raft")) continue;
+        if (id == joined.id || !m.contains("raft")) continue;
         node::PeerConfig peer;
         peer.id = id;
         peer.address = node::parse_endpoint(m.at("raft").get<std::string>());
         if (m.contains("admin")) peer.admin = node::parse_endpoint(m.at("admin").get<std::string>());
-        members.push_back(std::move(peer));
+        joined.members.push_back(std::move(peer));
       }
-      return members;
+      return joined;
     }
     last_error = reply.value("error", std::string("refused"));
     if (last_error == "not the leader") {

@@ -16,10 +16,14 @@ class JoinError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Sends `join` to `contact`, follows "not the leader" to the leader's admin endpoint and
-// retries while another membership change is pending, until `limit`. Returns the members
-// other than `config.id` (raft and admin endpoints); throws JoinError saying why not.
-std::vector<node::PeerConfig> join_cluster(const node::NodeConfig& config, const node::Endpoint& contact,
-                                           std::chrono::milliseconds limit);
+struct Joined {
+  raft::NodeId id = raft::kNoNode;       // config.id, or the one the leader gave
+  std::vector<node::PeerConfig> members;  // the others, with their raft (and admin) endpoints
+};
+
+// Sends `join` to `contact` (with config.id, 0 asking for one), follows "not the leader" to
+// the leader's admin endpoint and retries while another membership change is pending,
+// until `limit`. Throws JoinError saying why not.
+Joined join_cluster(const node::NodeConfig& config, const node::Endpoint& contact, std::chrono::milliseconds limit);
 
 }  // namespace raftfl::app

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -127,10 +128,22 @@ struct NodeParts {
   }
 };
 
+// Where a node that joined without a configured id keeps the id it was given.
+constexpr const char* kMemberIdFile = "member-id";
+
+// The id this node was given when it joined without one, if it did.
+std::optional<raft::NodeId> assigned_id(const node::NodeConfig& config) {
+  if (config.storage != node::StorageKind::kDisk) return std::nullopt;
+  std::ifstream in(config.data_dir / kMemberIdFile);
+  raft::NodeId id = 0;
+  if (!(in >> id) || id == raft::kNoNode) return std::nullopt;
+  return id;
+}
+
 // A node whose data directory holds a log is a member already, whatever the command line
 // says; one that was joining when it stopped must be started to join again, never as a
 // cluster of its own.
-int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& contact, const std::string& name,
+int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& contact, std::string& name,
                  node::EmptyStart& empty_start) {
   const bool disk = config.storage == node::StorageKind::kDisk;
   const auto marker = config.data_dir / "joining";
@@ -154,7 +167,15 @@ int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& 
       common::replace_file_durably(marker, contact->to_string() + "\n");
     }
     log::line(log::Level::kInfo, "node", name + ": joining the cluster at " + contact->to_string());
-    config.peers = join_cluster(config, *contact, std::chrono::seconds(60));
+    auto joined = join_cluster(config, *contact, std::chrono::seconds(60));
+    if (config.id == raft::kNoNode) {
+      // Kept beside the log: a restart, with --join or without, is this node again.
+      if (disk) common::replace_file_durably(config.data_dir / kMemberIdFile, std::to_string(joined.id) + "\n");
+      config.id = joined.id;
+      name = "node " + std::to_string(config.id);
+      log::line(log::Level::kInfo, "node", name + ": the cluster gave this node id " + std::to_string(config.id));
+    }
+    config.peers = std::move(joined.members);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "raftfl: %s: cannot join: %s\n", name.c_str(), e.what());
     return kExitFailure;
@@ -178,13 +199,27 @@ int run_node(const std::string& config_file, const std::string& join_contact, co
   node::NodeConfig config;
   std::optional<node::Endpoint> contact;
   try {
-    config = node::load_node_config(config_file);
-    if (!join_contact.empty()) contact = node::parse_endpoint(join_contact);
+    config = node::load_node_config(config_file, node::IdRule::kMayBeAssigned);
   } catch (const node::ConfigError& e) {
-    std::fprintf(stderr, "raftfl: %s%s\n", contact || join_contact.empty() ? "" : "--join: ", e.what());
+    std::fprintf(stderr, "raftfl: %s\n", e.what());
     return kExitUsage;
   }
-  const std::string name = "node " + std::to_string(config.id);
+  try {
+    if (!join_contact.empty()) contact = node::parse_endpoint(join_contact);
+  } catch (const node::ConfigError& e) {
+    std::fprintf(stderr, "raftfl: --join: %s\n", e.what());
+    return kExitUsage;
+  }
+  if (config.id == raft::kNoNode) {
+    if (const auto id = assigned_id(config)) {
+      config.id = *id;
+    } else if (!contact) {
+      std::fprintf(stderr, "raftfl: %s: node.id: required (or start with --join HOST:PORT to be given one)\n",
+                   config_file.c_str());
+      return kExitUsage;
+    }
+  }
+  std::string name = config.id == raft::kNoNode ? std::string("new node") : "node " + std::to_string(config.id);
   if (config.training.enabled && !training) return exec_training_binary(config_file, join_contact, name);
 
   node::EmptyStart empty_start = node::EmptyStart::kBootstrap;

@@ -612,8 +612,8 @@ void check_training(const Reader& r, const NodeConfig& c) {
   }
 }
 
-void check_node(const Reader& r, const NodeConfig& c) {
-  if (c.id == raft::kNoNode) r.fail("node.id", "required");
+void check_node(const Reader& r, const NodeConfig& c, IdRule id_rule) {
+  if (c.id == raft::kNoNode && id_rule == IdRule::kRequired) r.fail("node.id", "required");
   if (c.storage == StorageKind::kDisk && c.data_dir.empty()) r.fail("node.data_dir", "required when storage.kind = \"disk\"");
   if (c.listen.host.empty()) r.fail("network.listen", "required");
   if (c.admin.host.empty()) r.fail("network.admin", "required");
@@ -696,9 +696,9 @@ void check_raft_sizes(const Reader& r, const NodeConfig& c) {
   }
 }
 
-void check_relations(const Reader& r, const NodeConfig& c) {
+void check_relations(const Reader& r, const NodeConfig& c, IdRule id_rule) {
   check_training(r, c);
-  check_node(r, c);
+  check_node(r, c, id_rule);
   check_peers(r, c);
   check_raft_timing(r, c);
   check_raft_sizes(r, c);
@@ -815,17 +815,17 @@ Endpoint parse_endpoint(std::string_view text) {
   return endpoint;
 }
 
-NodeConfig parse_node_config(std::string_view toml_text, std::string_view source_name) {
+NodeConfig parse_node_config(std::string_view toml_text, std::string_view source_name, IdRule id_rule) {
   toml::table root = parse_toml(toml_text, source_name);
   Reader r(source_name);
   check_shape(r, root);
   NodeConfig c;
   read_tables(r, root, c);
-  check_relations(r, c);
+  check_relations(r, c, id_rule);
   return c;
 }
 
-NodeConfig load_node_config(const std::filesystem::path& file) {
+NodeConfig load_node_config(const std::filesystem::path& file, IdRule id_rule) {
   std::string name = file.string();
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec)) throw ConfigError(name + ": cannot read: is a directory");
@@ -839,7 +839,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     // stream's badbit is never set on this path.
     throw ConfigError(name + ": cannot read: " + e.code().message());
   }
-  return parse_node_config(text, name);
+  return parse_node_config(text, name, id_rule);
 }
 
 std::string to_toml(const NodeConfig& c) {

@@ -101,6 +101,14 @@ asio::awaitable<std::string> MembershipCommands::join(const std::vector<std::str
   if (!node_.is_leader()) co_return not_leader();
   const raft::Configuration& config = node_.raft().config();
   raft::NodeId id = *requested;
+  if (id == raft::kNoNode) {
+    // A joiner that asked for an id and retries (it lost our answer, or crashed before
+    // writing its id down) is the member already listening where it says it listens.
+    for (const auto& [member, context] : config.contexts) {
+      const auto known = decode_member_context(context);
+      if (known && known->raft == endpoints.raft) id = member;
+    }
+  }
   if (id != raft::kNoNode && config.contains(id)) {
     // A joiner that retries (it crashed before its snapshot came, or lost our answer)
     // finds itself already added; anyone else is refused the id.

@@ -97,6 +97,37 @@ TEST_P(ClusterMembership, ANodeJoinsThroughAFollowerCatchesUpAndRestartsAsAMembe
   ASSERT_TRUE(testing::put(c, "after-leave", "y", 10s, 3)) << log_of(c);
 }
 
+// A joiner whose file names no id is given the next free one, keeps it in its data
+// directory, and is that node again after a restart without --join.
+TEST_P(ClusterMembership, AJoinerWithoutAnIdIsGivenOneAndKeepsIt) {
+  LocalClusterOptions o = growing_cluster(GetParam());
+  o.customize = [](node::NodeConfig& c) {
+    if (c.id == kJoiner) c.peers.clear();
+    else std::erase_if(c.peers, [](const node::PeerConfig& p) { return p.id == kJoiner; });
+  };
+  LocalCluster c(o);
+  // The joiner's file, rewritten without its id.
+  {
+    std::ifstream in(c.config_file(kJoiner));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find("\nid = 4\n");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.erase(at, std::string("\nid = 4").size());
+    std::ofstream(c.config_file(kJoiner), std::ios::trunc) << text;
+  }
+  for (std::uint64_t id = 1; id <= 3; ++id) c.start(id);
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  c.start(kJoiner, {"--join", c.config(leader).admin.to_string()});
+  ASSERT_TRUE(testing::converged(c, 30s)) << log_of(c);
+  EXPECT_EQ(role_of(c, leader, 4), "learner") << "the next free id after 1-3 is 4";
+  c.kill(kJoiner, SIGKILL);
+  c.start(kJoiner);
+  ASSERT_TRUE(testing::put(c, "after-restart", "z", 10s, 3)) << log_of(c);
+  ASSERT_TRUE(testing::converged(c, 20s)) << log_of(c);
+  EXPECT_EQ(admin(c, leader, "member list").at("members").size(), 4u) << "the restart made a second member";
+}
+
 TEST_P(ClusterMembership, AJoinerClaimingAMembersIdIsRefused) {
   LocalClusterOptions o = growing_cluster(GetParam());
   o.customize = [](node::NodeConfig& c) {

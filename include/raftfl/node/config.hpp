@@ -157,9 +157,14 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Whether node.id may be left out: only by a node that joins a running cluster, which is
+// then given an id (`raftfl node --join`), or that was given one before.
+enum class IdRule { kRequired, kMayBeAssigned };
+
 // `source_name` names the text in error messages (usually the file name).
-NodeConfig parse_node_config(std::string_view toml_text, std::string_view source_name);
-NodeConfig load_node_config(const std::filesystem::path& file);
+NodeConfig parse_node_config(std::string_view toml_text, std::string_view source_name,
+                             IdRule id_rule = IdRule::kRequired);
+NodeConfig load_node_config(const std::filesystem::path& file, IdRule id_rule = IdRule::kRequired);
 
 // Every key, defaults included, so that the output documents the running configuration;
 // parse_node_config(to_toml(c), ...) == c for every valid c.
