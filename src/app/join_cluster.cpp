@@ -43,7 +43,6 @@ Joined join_cluster(const node::NodeConfig& config, const node::Endpoint& contac
         node::PeerConfig peer;
         peer.id = id;
         peer.address = node::parse_endpoint(m.at("raft").get<std::string>());
-        if (m.contains("admin")) peer.admin = node::parse_endpoint(m.at("admin").get<std::string>());
         joined.members.push_back(std::move(peer));
       }
       return joined;

@@ -18,7 +18,7 @@ class JoinError : public std::runtime_error {
 
 struct Joined {
   raft::NodeId id = raft::kNoNode;       // config.id, or the one the leader gave
-  std::vector<node::PeerConfig> members;  // the others, with their raft (and admin) endpoints
+  std::vector<node::PeerConfig> members;  // the others, with their raft endpoints
 };
 
 // Sends `join` to `contact` (with config.id, 0 asking for one), follows "not the leader" to

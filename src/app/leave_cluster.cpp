@@ -68,16 +68,14 @@ asio::awaitable<bool> leave_cluster(asio::io_context& io, node::RaftDriver& driv
       co_await pause(io, kRetryPause);
       continue;
     }
-    const auto& contexts = driver.raft().config().contexts;
-    const auto it = contexts.find(driver.leader());
-    const auto endpoints = it == contexts.end() ? std::nullopt : node::decode_member_context(it->second);
-    if (!endpoints || endpoints->admin.host.empty()) {
+    const auto admin = node::admin_endpoint_of(driver.raft().config(), driver.leader());
+    if (!admin) {
       co_await pause(io, kRetryPause);
       continue;
     }
     // The admin client blocks: it runs on a thread of its own while the reactor keeps
     // serving the cluster.
-    const node::Endpoint leader_admin = endpoints->admin;
+    const node::Endpoint leader_admin = *admin;
     auto reply = std::async(std::launch::async, [leader_admin, self] {
       return admin_request(leader_admin, "member remove " + std::to_string(self), std::chrono::seconds(5));
     });

@@ -71,7 +71,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
   }
   for (auto& [id, c] : configs_) {
     for (const auto& [other, oc] : configs_) {
-      if (other != id) c.peers.push_back({other, oc.listen, {}});
+      if (other != id) c.peers.push_back({other, oc.listen});
     }
     if (options_.customize) options_.customize(c);
     const auto file = config_file(id);

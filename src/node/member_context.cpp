@@ -8,6 +8,14 @@ std::string encode_member_context(const MemberEndpoints& endpoints) {
   return out;
 }
 
+std::optional<Endpoint> admin_endpoint_of(const raft::Configuration& config, raft::NodeId member) {
+  const auto it = config.contexts.find(member);
+  if (it == config.contexts.end()) return std::nullopt;
+  const auto endpoints = decode_member_context(it->second);
+  if (!endpoints || endpoints->admin.host.empty()) return std::nullopt;
+  return endpoints->admin;
+}
+
 std::optional<MemberEndpoints> decode_member_context(std::string_view context) {
   std::optional<Endpoint> raft;
   std::optional<Endpoint> admin;

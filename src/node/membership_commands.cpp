@@ -72,11 +72,8 @@ asio::awaitable<std::optional<std::string>> MembershipCommands::handle(const std
 std::string MembershipCommands::not_leader() const {
   JsonWriter w;
   w.begin_object().field("ok", false).field("error", "not the leader").field("leader", node_.leader());
-  const auto& contexts = node_.raft().config().contexts;
-  if (auto it = contexts.find(node_.leader()); it != contexts.end()) {
-    if (const auto endpoints = decode_member_context(it->second); endpoints && !endpoints->admin.host.empty())
-      w.field("leader_admin", endpoints->admin.to_string());
-  }
+  if (const auto admin = admin_endpoint_of(node_.raft().config(), node_.leader()))
+    w.field("leader_admin", admin->to_string());
   return w.end_object().str();
 }
 

@@ -42,16 +42,30 @@ void MembershipManager::stop() {
   timer_.cancel();
 }
 
-bool MembershipManager::healthy(raft::NodeId id, Clock::time_point now) const {
-  if (id == node_.config().id) return true;
-  // Until a new leader has led for a failure timeout, silence may be its own doing.
-  const auto heard = std::max(node_.last_heard(id).value_or(leader_since_), leader_since_);
-  return now - heard < node_.config().failure_timeout;
+const char* to_string(MemberHealth health) {
+  switch (health) {
+    case MemberHealth::kSelf: return "self";
+    case MemberHealth::kHealthy: return "healthy";
+    case MemberHealth::kBehind: return "behind";
+    case MemberHealth::kFailed: return "failed";
+  }
+  return "?";
 }
 
-bool MembershipManager::caught_up(raft::NodeId id) const {
-  const auto* pr = node_.raft().progress(id);
-  return pr != nullptr && pr->match + kCaughtUpLag >= node_.raft().log().last_index();
+MemberHealth member_health(const RaftDriver& node, raft::NodeId member, Clock::time_point now,
+                           Clock::time_point heard_since) {
+  if (member == node.config().id) return MemberHealth::kSelf;
+  const auto timeout = node.config().failure_timeout;
+  const auto heard = std::max(node.last_heard(member).value_or(heard_since), heard_since);
+  if (timeout.count() > 0 && now - heard >= timeout) return MemberHealth::kFailed;
+  const auto* pr = node.raft().progress(member);
+  if (pr == nullptr || pr->match + kCaughtUpLag < node.raft().log().last_index()) return MemberHealth::kBehind;
+  return MemberHealth::kHealthy;
+}
+
+MemberHealth MembershipManager::health(raft::NodeId id, Clock::time_point now) const {
+  // Until a new leader has led for a failure timeout, silence may be its own doing.
+  return member_health(node_, id, now, leader_since_);
 }
 
 std::optional<raft::ConfChange> MembershipManager::own_context() const {
@@ -59,13 +73,13 @@ std::optional<raft::ConfChange> MembershipManager::own_context() const {
   const NodeConfig& self = node_.config();
   // A wildcard listen address is no address to dial: the one the peers' files give stays.
   MemberEndpoints wanted{self.listen, self.admin};
-  if (auto it = config.contexts.find(self.id); it != config.contexts.end()) {
-    if (const auto known = decode_member_context(it->second); known && is_wildcard(self.listen.host))
-      wanted.raft = known->raft;
+  const auto it = config.contexts.find(self.id);
+  const bool known = it != config.contexts.end();
+  if (known && is_wildcard(self.listen.host)) {
+    if (const auto recorded = decode_member_context(it->second)) wanted.raft = recorded->raft;
   }
   const std::string context = encode_member_context(wanted);
-  const auto it = config.contexts.find(self.id);
-  if (it != config.contexts.end() && it->second == context) return std::nullopt;
+  if (known && it->second == context) return std::nullopt;
   return raft::ConfChange{raft::ConfChangeType::kUpdateContext, self.id, context};
 }
 
@@ -76,10 +90,8 @@ std::optional<raft::ConfChange> MembershipManager::next_change(Clock::time_point
   if (auto announce = own_context()) return announce;
   const auto target = static_cast<std::size_t>(node_.config().target_voters);
   std::optional<raft::NodeId> failed;
-  if (node_.config().failure_timeout.count() > 0) {
-    for (raft::NodeId v : config.voters) {
-      if (!healthy(v, now)) failed = v;
-    }
+  for (raft::NodeId v : config.voters) {
+    if (health(v, now) == MemberHealth::kFailed) failed = v;
   }
   if (failed && config.voters.size() > target) return raft::ConfChange{raft::ConfChangeType::kDemoteVoter, *failed, ""};
   if (!failed && config.voters.size() >= target) return std::nullopt;
@@ -87,7 +99,7 @@ std::optional<raft::ConfChange> MembershipManager::next_change(Clock::time_point
   std::optional<raft::NodeId> best;
   raft::Index best_match = 0;
   for (raft::NodeId l : config.learners) {
-    if (!healthy(l, now) || !caught_up(l)) continue;
+    if (health(l, now) != MemberHealth::kHealthy) continue;
     const raft::Index match = node_.raft().progress(l)->match;
     if (!best || match > best_match) {
       best = l;

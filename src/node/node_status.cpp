@@ -2,24 +2,11 @@
 
 #include <chrono>
 
+#include "raftfl/node/membership_manager.hpp"
 #include "raftfl/node/raft_driver.hpp"
 #include "raftfl/node/replicated_state.hpp"
 
 namespace raftfl::node {
-
-namespace {
-
-// The same judgement as the membership policy's (caught up: within 64 entries).
-std::string member_health(const RaftDriver& driver, raft::NodeId id, std::int64_t last_heard_ms) {
-  if (id == driver.config().id) return "self";
-  const auto timeout = driver.config().failure_timeout.count();
-  if (timeout > 0 && (last_heard_ms < 0 || last_heard_ms >= timeout)) return "failed";
-  const auto* pr = driver.raft().progress(id);
-  if (pr != nullptr && pr->match + 64 < driver.raft().log().last_index()) return "behind";
-  return "healthy";
-}
-
-}  // namespace
 
 NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state) {
   const auto now = std::chrono::steady_clock::now();
@@ -65,7 +52,7 @@ NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state) {
       if (const auto heard = driver.last_heard(id))
         m.last_heard_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - *heard).count();
     }
-    if (driver.is_leader()) m.health = member_health(driver, id, m.last_heard_ms);
+    if (driver.is_leader()) m.health = to_string(member_health(driver, id, now));
     s.members.push_back(std::move(m));
   };
   for (auto id : raft.config().voters) add(id, true);

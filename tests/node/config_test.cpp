@@ -136,7 +136,7 @@ NodeConfig expected_full() {
   c.send_queue_bytes = 2'000'000;
   c.reconnect_min = 20ms;
   c.reconnect_max = 5000ms;
-  c.peers = {{1, {"10.0.0.1", 7001}, {}}, {7, {"node7.example", 7007}, {}}};
+  c.peers = {{1, {"10.0.0.1", 7001}}, {7, {"node7.example", 7007}}};
   c.tick = 5ms;
   c.election_timeout_min = 200ms;
   c.election_timeout_max = 400ms;
@@ -249,7 +249,7 @@ TEST(NodeConfigTest, ParsesDocumentationExample) {
   expected.data_dir = "/var/lib/raftfl/node1";
   expected.listen = {"127.0.0.1", 7001};
   expected.admin = {"127.0.0.1", 8001};
-  expected.peers = {{2, {"127.0.0.1", 7002}, {}}, {3, {"127.0.0.1", 7003}, {}}};
+  expected.peers = {{2, {"127.0.0.1", 7002}}, {3, {"127.0.0.1", 7003}}};
   expected.poll_budget = 50us;
   expected.training.enabled = true;
   expected.training.rounds = 250;

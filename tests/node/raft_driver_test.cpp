@@ -28,7 +28,7 @@ NodeConfig config_of(raft::NodeId id) {
   c.id = id;
   c.cluster_id = kCluster;
   for (auto peer : kIds)
-    if (peer != id) c.peers.push_back({peer, {}, {}});
+    if (peer != id) c.peers.push_back({peer, {}});
   c.storage = StorageKind::kMemory;
   c.tick = 5ms;
   c.heartbeat = 20ms;

@@ -36,7 +36,6 @@ struct Endpoint {
 struct PeerConfig {
   raft::NodeId id = 0;
   Endpoint address;
-  Endpoint admin;  // not in the file: a joiner learns it from the member list (empty host: unknown)
   bool operator==(const PeerConfig&) const = default;
 };
 

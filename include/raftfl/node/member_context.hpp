@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "raftfl/node/config.hpp"
+#include "raftfl/raft/configuration.hpp"
 
 namespace raftfl::node {
 
@@ -23,5 +24,8 @@ struct MemberEndpoints {
 std::string encode_member_context(const MemberEndpoints& endpoints);
 // nullopt when `context` lacks the raft endpoint or an endpoint does not parse.
 std::optional<MemberEndpoints> decode_member_context(std::string_view context);
+
+// Where `member`'s admin endpoint is, by `config`'s contexts; nullopt when not known.
+std::optional<Endpoint> admin_endpoint_of(const raft::Configuration& config, raft::NodeId member);
 
 }  // namespace raftfl::node

@@ -19,6 +19,16 @@
 
 namespace raftfl::node {
 
+// How the leader judges a member; `status` shows it and the policy acts on it.
+enum class MemberHealth { kSelf, kHealthy, kBehind, kFailed };
+const char* to_string(MemberHealth health);
+
+// Failed: no Raft message from `member` within raft.failure_timeout_ms (0: never failed),
+// its silence counted from `heard_since` at the earliest. Behind: its log is more than 64
+// entries short of the leader's (caught up otherwise), or the leader tracks no progress.
+MemberHealth member_health(const RaftDriver& node, raft::NodeId member, std::chrono::steady_clock::time_point now,
+                           std::chrono::steady_clock::time_point heard_since = {});
+
 class MembershipManager {
  public:
   MembershipManager(asio::io_context& io, RaftDriver& node);
@@ -32,8 +42,7 @@ class MembershipManager {
   asio::awaitable<void> loop();
   // The change recording this node's endpoints, when the configuration lacks them.
   std::optional<raft::ConfChange> own_context() const;
-  bool healthy(raft::NodeId id, std::chrono::steady_clock::time_point now) const;
-  bool caught_up(raft::NodeId id) const;
+  MemberHealth health(raft::NodeId id, std::chrono::steady_clock::time_point now) const;
 
   asio::io_context& io_;
   RaftDriver& node_;
