@@ -87,7 +87,7 @@ void BM_PlanAndEncodeRound(benchmark::State& state) {
   const auto s = make_setup(n);
   ControlState control;
   for (NodeId id : s.nodes) {
-    control.apply(MembershipChange{MembershipChange::Op::kAdd, Member{id, "10.0.0.1:7000", false, kCapabilityTrains}});
+    control.apply(MembershipChange{MembershipChange::Op::kAdd, Member{id, "10.0.0.1:7000", false, kCapabilityTrains, false, {}}});
   }
   control.apply(CoordinatorChange{1, 1, 1});
   BandwidthUpdate measured;

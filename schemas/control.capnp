@@ -13,6 +13,11 @@ struct Member {
   endpoint @1 :Text;
   voter @2 :Bool;
   capabilities @3 :UInt64;
+  # Marked failed by the coordinator (silent or not reporting): not paired until it is
+  # marked healthy again.
+  failed @4 :Bool;
+  # The data shards this worker trains on (control_state.hpp, "Data shards").
+  shards @5 :List(UInt32);
 }
 
 struct Coordinator {
@@ -39,6 +44,9 @@ struct Topology {
   matching @3 :Matching;
   # -1: not computed (see control_state.hpp).
   spectralGap @4 :Float64;
+  # Workers that take their peer's whole model this round instead of averaging with it
+  # (they joined or came back); each is paired with a member not in this list.
+  fresh @5 :List(UInt64);
 }
 
 struct BandwidthCell {
@@ -62,6 +70,15 @@ struct MembershipChange {
   member @1 :Member;
 }
 
+struct WorkerHealth {
+  id @0 :UInt64;
+  failed @1 :Bool;
+}
+
+struct DataPlan {
+  shardCount @0 :UInt32;
+}
+
 struct ControlEntry {
   union {
     noOp @0 :Void;
@@ -69,6 +86,8 @@ struct ControlEntry {
     topology @2 :Topology;
     bandwidth @3 :BandwidthUpdate;
     membership @4 :MembershipChange;
+    workerHealth @5 :WorkerHealth;
+    dataPlan @6 :DataPlan;
   }
 }
 
@@ -78,4 +97,5 @@ struct ControlSnapshot {
   lastRound @2 :UInt64;
   topologies @3 :List(Topology);
   bandwidth @4 :List(BandwidthCell);
+  shardCount @5 :UInt32;
 }

@@ -12,18 +12,85 @@ namespace {
 
 bool is_member(const ControlData& data, NodeId id) { return data.members.count(id) != 0; }
 
-// A plan that names a non-member or uses a node twice would make workers disagree about
-// who exchanges with whom, so it is refused as a whole.
+// A plan that names a non-member or a failed one, or uses a node twice, would make workers
+// disagree about who exchanges with whom (or wait for a dead peer), so it is refused as a
+// whole. So is one whose fresh worker is not paired with a member that can give it a model.
 bool topology_valid(const ControlData& data, const Topology& t) {
   std::set<NodeId> seen;
-  const auto use = [&](NodeId id) { return is_member(data, id) && seen.insert(id).second; };
+  const auto use = [&](NodeId id) {
+    const auto it = data.members.find(id);
+    return it != data.members.end() && !it->second.failed && seen.insert(id).second;
+  };
   for (const auto& [a, b] : t.matching.pairs) {
     if (!use(a) || !use(b)) return false;
   }
   for (NodeId id : t.matching.idle) {
     if (!use(id)) return false;
   }
+  if (!std::is_sorted(t.fresh.begin(), t.fresh.end()) ||
+      std::adjacent_find(t.fresh.begin(), t.fresh.end()) != t.fresh.end())
+    return false;
+  for (NodeId id : t.fresh) {
+    const NodeId peer = t.peer_of(id);
+    if (peer == 0 || t.is_fresh(peer)) return false;
+  }
   return true;
+}
+
+std::size_t holders(const ControlData& data, std::uint32_t shard) {
+  std::size_t n = 0;
+  for (const auto& [id, m] : data.members) n += std::count(m.shards.begin(), m.shards.end(), shard);
+  return n;
+}
+
+void give_shard(Member& m, std::uint32_t shard) {
+  m.shards.insert(std::lower_bound(m.shards.begin(), m.shards.end(), shard), shard);
+}
+
+// A worker's first shard (control_state.hpp, DataPlan).
+void assign_first_shard(ControlData& data, Member& joiner) {
+  if (data.shard_count == 0 || !joiner.worker() || !joiner.shards.empty()) return;
+  for (std::uint32_t s = 0; s < data.shard_count; ++s) {
+    if (holders(data, s) == 0) {
+      give_shard(joiner, s);
+      return;
+    }
+  }
+  Member* richest = nullptr;
+  for (auto& [id, m] : data.members) {
+    if (m.shards.size() >= 2 && (richest == nullptr || m.shards.size() > richest->shards.size())) richest = &m;
+  }
+  if (richest != nullptr) {
+    // Its lowest shard stays: so a cluster formed by adds in id order gives shard i to
+    // the i-th worker.
+    give_shard(joiner, richest->shards[1]);
+    richest->shards.erase(richest->shards.begin() + 1);
+    return;
+  }
+  std::uint32_t least = 0;
+  std::size_t least_holders = holders(data, 0);
+  for (std::uint32_t s = 1; s < data.shard_count; ++s) {
+    if (const auto h = holders(data, s); h < least_holders) {
+      least = s;
+      least_holders = h;
+    }
+  }
+  give_shard(joiner, least);
+}
+
+// Every shard nobody holds goes to the healthy worker holding the fewest (lowest id
+// first), so that its data keeps training.
+void adopt_orphans(ControlData& data) {
+  for (std::uint32_t s = 0; s < data.shard_count; ++s) {
+    if (holders(data, s) != 0) continue;
+    Member* poorest = nullptr;
+    for (auto& [id, m] : data.members) {
+      if (!m.worker() || m.failed) continue;
+      if (poorest == nullptr || m.shards.size() < poorest->shards.size()) poorest = &m;
+    }
+    if (poorest == nullptr) return;
+    give_shard(*poorest, s);
+  }
 }
 
 class Applier {
@@ -77,13 +144,24 @@ class Applier {
     if (id == 0) return ApplyResult::kRejected;
     switch (m.op) {
       case MembershipChange::Op::kAdd: {
-        auto [it, inserted] = data_.members.try_emplace(id, m.member);
-        if (!inserted) {
+        Member fresh = m.member;
+        // Shards are the state's to decide, never the proposer's.
+        fresh.shards.clear();
+        fresh.failed = false;
+        auto [it, inserted] = data_.members.try_emplace(id, std::move(fresh));
+        if (inserted) {
+          assign_first_shard(data_, it->second);
+          adopt_orphans(data_);
+        } else {
           // There is no demotion command: re-adding a voter must not quietly make it a
           // learner again.
           it->second.endpoint = m.member.endpoint;
           it->second.capabilities = m.member.capabilities;
           it->second.voter = it->second.voter || m.member.voter;
+          // It may have stopped or started training.
+          if (!it->second.worker()) it->second.shards.clear();
+          assign_first_shard(data_, it->second);
+          adopt_orphans(data_);
         }
         return ApplyResult::kApplied;
       }
@@ -94,7 +172,10 @@ class Applier {
         return ApplyResult::kApplied;
       }
       case MembershipChange::Op::kRemove: {
-        if (data_.members.erase(id) == 0) return ApplyResult::kRejected;
+        const auto it = data_.members.find(id);
+        if (it == data_.members.end()) return ApplyResult::kRejected;
+        data_.members.erase(it);
+        adopt_orphans(data_);
         std::erase_if(data_.bandwidth, [id](const auto& cell) {
           return cell.first.first == id || cell.first.second == id;
         });
@@ -102,6 +183,24 @@ class Applier {
       }
     }
     return ApplyResult::kRejected;
+  }
+
+  ApplyResult operator()(const WorkerHealth& h) const {
+    const auto it = data_.members.find(h.id);
+    if (it == data_.members.end()) return ApplyResult::kRejected;
+    it->second.failed = h.failed;
+    adopt_orphans(data_);
+    return ApplyResult::kApplied;
+  }
+
+  ApplyResult operator()(const DataPlan& p) const {
+    if (p.shard_count == 0 || data_.shard_count != 0) return ApplyResult::kRejected;
+    data_.shard_count = p.shard_count;
+    for (auto& [id, m] : data_.members) {
+      assign_first_shard(data_, m);
+      adopt_orphans(data_);
+    }
+    return ApplyResult::kApplied;
   }
 
  private:
@@ -145,6 +244,8 @@ Eigen::MatrixXd window_mixing_matrix(const std::vector<NodeId>& nodes, const Mat
 
 }  // namespace
 
+bool Topology::is_fresh(NodeId id) const { return std::binary_search(fresh.begin(), fresh.end(), id); }
+
 NodeId Topology::peer_of(NodeId id) const {
   for (const auto& [a, b] : matching.pairs) {
     if (a == id) return b;
@@ -166,6 +267,11 @@ std::vector<NodeId> ControlState::workers() const {
     if (member.worker()) out.push_back(id);
   }
   return out;
+}
+
+const Member* ControlState::member(NodeId id) const {
+  const auto it = data_.members.find(id);
+  return it == data_.members.end() ? nullptr : &it->second;
 }
 
 std::deque<Matching> ControlState::recent_matchings(std::size_t rounds) const {
@@ -228,17 +334,49 @@ std::uint64_t round_mask_seed(std::uint64_t cluster_seed, Round round) {
 
 Topology plan_round(const ControlState& state, const std::vector<NodeId>& participants,
                     const MatcherOptions& options, Round round, std::uint64_t coordinator_term,
-                    std::uint64_t cluster_seed, double unmeasured_bandwidth) {
+                    std::uint64_t cluster_seed, double unmeasured_bandwidth, const std::vector<NodeId>& fresh) {
   Topology t;
   t.round = round;
   t.coordinator_term = coordinator_term;
   t.mask_seed = round_mask_seed(cluster_seed, round);
   const std::deque<Matching> history =
       state.recent_matchings(static_cast<std::size_t>(std::max(options.history_rounds, 0)));
+  // Fresh workers first: each needs a partner with a trained model, whatever the window's
+  // connectivity says. Candidates are visited in an order drawn from the round's seed, so
+  // that equal links do not always send joiners to the lowest id.
+  std::vector<NodeId> givers;
+  for (NodeId id : participants)
+    if (!std::binary_search(fresh.begin(), fresh.end(), id)) givers.push_back(id);
+  common::SplitMix64 draw(t.mask_seed ^ 0x6a09e667f3bcc909ULL);
+  for (std::size_t i = givers.size(); i > 1; --i) std::swap(givers[i - 1], givers[draw.next() % i]);
+  std::vector<NodeId> rest = participants;
+  for (NodeId joiner : fresh) {
+    if (!std::binary_search(participants.begin(), participants.end(), joiner) || givers.empty()) continue;
+    auto best = givers.begin();
+    double best_bps = -1.0;
+    for (auto it = givers.begin(); it != givers.end(); ++it) {
+      const double there = state.bandwidth(*it, joiner);
+      const double back = state.bandwidth(joiner, *it);
+      const double bps = there < 0 && back < 0 ? unmeasured_bandwidth : std::max(there, back);
+      if (bps > best_bps) {
+        best = it;
+        best_bps = bps;
+      }
+    }
+    t.matching.pairs.emplace_back(std::min(joiner, *best), std::max(joiner, *best));
+    t.fresh.push_back(joiner);
+    std::erase(rest, joiner);
+    std::erase(rest, *best);
+    givers.erase(best);
+  }
   // The matcher draws from the same seed as the mask: both are pure functions of
   // (cluster seed, round), so a new coordinator re-plans a round exactly as the old one.
-  t.matching = match_round(participants, state.bandwidth_matrix(participants, unmeasured_bandwidth), history,
-                           options, t.mask_seed);
+  Matching matched = match_round(rest, state.bandwidth_matrix(rest, unmeasured_bandwidth), history, options,
+                                 t.mask_seed);
+  t.matching.pairs.insert(t.matching.pairs.end(), matched.pairs.begin(), matched.pairs.end());
+  std::sort(t.matching.pairs.begin(), t.matching.pairs.end());
+  t.matching.idle = std::move(matched.idle);
+  std::sort(t.fresh.begin(), t.fresh.end());
   t.spectral_gap = participants.size() <= kSpectralGapMaxParticipants
                        ? spectral_gap(window_mixing_matrix(participants, t.matching, history))
                        : -1.0;

@@ -501,6 +501,8 @@ constexpr auto kKeys = std::to_array<Key>({
                                              "rounds between model checkpoints; 0: never"),
     integer<kTraining, &T::consensus_rounds>("training", "consensus_rounds", 0, kMaxRounds,
                                              "last rounds that only average whole models"),
+    integer<kTraining, &T::shards>("training", "shards", 0, 1000000,
+                                   "parts the training set is cut into; 0: one per configured node"),
 
     bind<kGossip, &G::sparsifier>("gossip", "sparsifier", "which coordinates of the model are sent"),
     number<kGossip, &G::density>("gossip", "density", 0.0, 1.0, "fraction of coordinates sent"),
@@ -523,6 +525,8 @@ constexpr auto kKeys = std::to_array<Key>({
                                            "round 1 waits this long for the workers"),
     integer<kCoordinator, &K::bandwidth_interval>("coordinator", "bandwidth_interval_ms", 1, kMaxMillis,
                                                   "how often bandwidth changes are committed"),
+    integer<kCoordinator, &K::failure_rounds>("coordinator", "failure_rounds", 0, 1000000,
+                                              "rounds of missing reports that mark a worker failed"),
 });
 
 bool is_known_key(std::string_view table, std::string_view key) {

@@ -11,6 +11,8 @@
 
 #include "raftfl/common/failure.hpp"
 #include "raftfl/common/log.hpp"
+#include "raftfl/node/member_context.hpp"
+#include "raftfl/node/membership_manager.hpp"
 
 namespace raftfl::node {
 namespace {
@@ -61,7 +63,7 @@ asio::awaitable<void> Coordinator::sleep(std::chrono::milliseconds d) {
 asio::awaitable<void> Coordinator::run(std::uint64_t generation, raft::Term term) {
   const NodeId self = config_.id;
   const auto& control = node_.state().control();
-  const auto leader_since = Clock::now();
+  leader_since_ = Clock::now();
 
   // Claim the role. Applying raises first_round past every committed round, so rounds go
   // on from where the previous coordinator stopped.
@@ -77,55 +79,159 @@ asio::awaitable<void> Coordinator::run(std::uint64_t generation, raft::Term term
             "node " + std::to_string(self) + " coordinates from round " +
                 std::to_string(control.coordinator().first_round) + " (term " + std::to_string(term) + ")");
 
-  // The configured nodes are the initial members; each trains when training is enabled.
-  std::vector<std::pair<NodeId, std::string>> configured{{self, config_.listen.to_string()}};
-  for (const auto& p : config_.peers) configured.emplace_back(p.id, p.address.to_string());
-  for (const auto& [id, endpoint] : configured) {
-    if (!active(generation, term)) co_return;
-    if (control.members().contains(id)) continue;
-    const control::Member member{id, endpoint, true, config_.training.enabled ? control::kCapabilityTrains : 0};
-    const control::Command add = control::MembershipChange{control::MembershipChange::Op::kAdd, member};
-    co_await node_.propose_control(add);
-  }
-
-  control::MatcherOptions matcher;
-  matcher.bandwidth_threshold = config_.coordinator.bandwidth_threshold;
-  matcher.history_rounds = config_.coordinator.history_rounds;
+  matcher_.bandwidth_threshold = config_.coordinator.bandwidth_threshold;
+  matcher_.history_rounds = config_.coordinator.history_rounds;
   next_bandwidth_ = Clock::now() + config_.coordinator.bandwidth_interval;
 
   while (active(generation, term)) {
-    const auto workers = control.workers();
-    std::vector<NodeId> participants;
-    for (auto id : workers)
-      if (id == self || (node_.connected(id) && !behind(id))) participants.push_back(id);
-    // Round 1 waits (a little) for every worker to connect, so that nobody sits out the
-    // first rounds only because its connection was a moment late.
-    const bool starting = control.last_round() == 0 && participants.size() < workers.size() &&
-                          Clock::now() < leader_since + config_.coordinator.start_grace;
-    const auto base = std::max<std::uint64_t>(progress_, control.coordinator().first_round - 1);
-    const auto target = std::min<std::uint64_t>(config_.training.rounds, base + config_.coordinator.rounds_ahead);
-    if (!workers.empty() && !starting && control.last_round() < target) {
-      const auto round = control.last_round() + 1;
-      const control::Command topology = control::plan_round(control, participants, matcher, round, term,
-                                                            config_.cluster_id, kUnmeasuredBandwidth);
-      auto outcome = co_await node_.propose_control(topology);
-      if (!outcome.ok) co_await sleep(std::chrono::milliseconds(50));
-      continue;
-    }
-    if (Clock::now() >= next_bandwidth_) {
-      next_bandwidth_ = Clock::now() + config_.coordinator.bandwidth_interval;
-      std::vector<control::BandwidthCell> cells;
-      for (const auto& [link, bps] : measured_) cells.push_back({link.first, link.second, bps});
-      auto delta = control::bandwidth_delta(control, cells, config_.coordinator.bandwidth_change);
-      if (!delta.empty()) {
-        const control::Command update = control::BandwidthUpdate{std::move(delta)};
-        co_await node_.propose_control(update);
-        continue;
-      }
-    }
+    if (co_await sync_members()) continue;
+    if (!active(generation, term)) break;
+    if (co_await admit_joiners()) continue;
+    if (!active(generation, term)) break;
+    if (co_await judge_workers()) continue;
+    if (!active(generation, term)) break;
+    if (co_await plan_round(term)) continue;
+    if (!active(generation, term)) break;
+    if (co_await publish_bandwidth()) continue;
+    const bool starting = control.last_round() == 0;
     co_await sleep(std::chrono::milliseconds(starting ? 20 : 200));
   }
   coordinating_ = false;
+}
+
+asio::awaitable<bool> Coordinator::sync_members() {
+  const auto& control = node_.state().control();
+  // The configured nodes are the initial members, added in ascending id so that shard i
+  // goes to the i-th of them (as every node's file lists the same cluster); each trains.
+  std::vector<std::pair<NodeId, std::string>> configured{{config_.id, config_.listen.to_string()}};
+  for (const auto& p : config_.peers) configured.emplace_back(p.id, p.address.to_string());
+  std::sort(configured.begin(), configured.end());
+  if (control.data().shard_count == 0) {
+    const auto shards = config_.training.shards != 0 ? config_.training.shards
+                                                     : static_cast<std::uint32_t>(configured.size());
+    const control::Command plan = control::DataPlan{shards};
+    co_await node_.propose_control(plan);
+    co_return true;
+  }
+  for (const auto& [id, endpoint] : configured) {
+    if (control.members().contains(id)) continue;
+    // A configured node that has since left the Raft configuration stays out.
+    const auto& raft_config = node_.raft().config();
+    if (!raft_config.contains(id)) continue;
+    const control::Member member{id, endpoint, true, config_.training.enabled ? control::kCapabilityTrains : 0,
+                                 false, {}};
+    const control::Command add = control::MembershipChange{control::MembershipChange::Op::kAdd, member};
+    co_await node_.propose_control(add);
+    co_return true;
+  }
+  // A member that left the Raft configuration (it left, or was removed) leaves the
+  // workers too, and its shards go to those who stay.
+  for (const auto& [id, m] : control.members()) {
+    if (node_.raft().config().contains(id)) continue;
+    log::line(log::Level::kInfo, "coordinator", "node " + std::to_string(id) + " left: its shards are handed on");
+    const control::Member gone{id, "", false, 0, false, {}};
+    const control::Command remove = control::MembershipChange{control::MembershipChange::Op::kRemove, gone};
+    co_await node_.propose_control(remove);
+    co_return true;
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> Coordinator::admit_joiners() {
+  const auto& control = node_.state().control();
+  for (auto it = joiners_.begin(); it != joiners_.end();) {
+    const NodeId id = *it;
+    const auto& raft_config = node_.raft().config();
+    const bool in_raft = raft_config.contains(id);
+    if (control.members().contains(id) || !in_raft) {
+      it = joiners_.erase(it);
+      continue;
+    }
+    std::string endpoint;
+    if (const auto c = raft_config.contexts.find(id); c != raft_config.contexts.end())
+      if (const auto e = decode_member_context(c->second)) endpoint = e->raft.to_string();
+    const control::Member member{id, endpoint, false, control::kCapabilityTrains, false, {}};
+    const control::Command add = control::MembershipChange{control::MembershipChange::Op::kAdd, member};
+    log::line(log::Level::kInfo, "coordinator", "admitting node " + std::to_string(id) + " as a worker");
+    co_await node_.propose_control(add);
+    co_return true;
+  }
+  co_return false;
+}
+
+bool Coordinator::failing(NodeId worker, Clock::time_point now) const {
+  if (worker == config_.id) return false;
+  if (member_health(node_, worker, now, leader_since_) == MemberHealth::kFailed) return true;
+  const auto rounds = config_.coordinator.failure_rounds;
+  if (rounds == 0) return false;
+  // A worker that has not reported to this coordinator is judged from the round it took
+  // over at: reports are on their way after a leader change.
+  const auto it = last_report_.find(worker);
+  const std::uint64_t last =
+      it != last_report_.end() ? it->second : node_.state().control().coordinator().first_round - 1;
+  return last + config_.coordinator.rounds_ahead + rounds < progress_;
+}
+
+asio::awaitable<bool> Coordinator::judge_workers() {
+  const auto& control = node_.state().control();
+  // Once every round is planned nothing waits for anyone: the finished stop reporting.
+  if (control.last_round() >= config_.training.rounds) co_return false;
+  const auto now = Clock::now();
+  for (const NodeId id : control.workers()) {
+    const control::Member* m = control.member(id);
+    const bool failed = failing(id, now);
+    if (failed == m->failed) continue;
+    log::line(failed ? log::Level::kWarn : log::Level::kInfo, "coordinator",
+              "node " + std::to_string(id) + (failed ? " failed: not paired until it is back" : " is back: paired again"));
+    const control::Command judged = control::WorkerHealth{id, failed};
+    const auto outcome = co_await node_.propose_control(judged);
+    // Back from a pause or a crash, its model is stale: it takes a peer's first.
+    if (outcome.ok && !failed) fresh_.insert(id);
+    co_return true;
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> Coordinator::plan_round(raft::Term term) {
+  const NodeId self = config_.id;
+  const auto& control = node_.state().control();
+  const auto workers = control.workers();
+  std::vector<NodeId> participants;
+  for (auto id : workers)
+    if (!control.member(id)->failed && (id == self || (node_.connected(id) && !behind(id)))) participants.push_back(id);
+  // Round 1 waits (a little) for every worker to connect, so that nobody sits out the
+  // first rounds only because its connection was a moment late.
+  const bool starting = control.last_round() == 0 && participants.size() < workers.size() &&
+                        Clock::now() < leader_since_ + config_.coordinator.start_grace;
+  const auto base = std::max<std::uint64_t>(progress_, control.coordinator().first_round - 1);
+  const auto target = std::min<std::uint64_t>(config_.training.rounds, base + config_.coordinator.rounds_ahead);
+  if (workers.empty() || starting || control.last_round() >= target) co_return false;
+  std::vector<NodeId> fresh;
+  for (auto id : fresh_)
+    if (std::binary_search(participants.begin(), participants.end(), id)) fresh.push_back(id);
+  const auto round = control.last_round() + 1;
+  const control::Command topology = control::plan_round(control, participants, matcher_, round, term,
+                                                        config_.cluster_id, kUnmeasuredBandwidth, fresh);
+  auto outcome = co_await node_.propose_control(topology);
+  if (!outcome.ok) {
+    co_await sleep(std::chrono::milliseconds(50));
+  } else {
+    // Whether it got a giver or not, a participant has a current round from now on.
+    for (auto id : participants) fresh_.erase(id);
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Coordinator::publish_bandwidth() {
+  if (Clock::now() < next_bandwidth_) co_return false;
+  next_bandwidth_ = Clock::now() + config_.coordinator.bandwidth_interval;
+  std::vector<control::BandwidthCell> cells;
+  for (const auto& [link, bps] : measured_) cells.push_back({link.first, link.second, bps});
+  auto delta = control::bandwidth_delta(node_.state().control(), cells, config_.coordinator.bandwidth_change);
+  if (delta.empty()) co_return false;
+  const control::Command update = control::BandwidthUpdate{std::move(delta)};
+  co_await node_.propose_control(update);
+  co_return true;
 }
 
 void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
@@ -135,11 +241,20 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
                 "node " + std::to_string(from) + " finished: test accuracy " + std::to_string(r.accuracy * 100) + "%");
     return;
   }
+  const auto* member = node_.state().control().member(from);
+  if (member == nullptr || member->shards.empty()) {
+    // Not a worker of the control state yet: a node that joined the cluster asks to be one.
+    if (r.joining && joiners_.insert(from).second) wake_.cancel();
+    return;
+  }
   auto& last = last_report_[from];
   last = std::max(last, r.round);
   if (r.joining) {
-    log::line(log::Level::kInfo, "coordinator",
-              "node " + std::to_string(from) + " joins the rounds at " + std::to_string(r.round + 1));
+    // A worker that starts after round 1 has no current model (or a checkpoint's).
+    if (r.round > 0 && fresh_.insert(from).second)
+      log::line(log::Level::kInfo, "coordinator",
+                "node " + std::to_string(from) + " joins the rounds at " + std::to_string(r.round + 1) +
+                    "; it takes a peer's model first");
     wake_.cancel();
     return;
   }
@@ -155,6 +270,7 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
       s.spectral_gap = t->spectral_gap;
     }
   }
+  if (!s.reporters.insert(from).second) return;
   ++s.reports;
   s.loss_sum += r.train_loss;
   if (r.accuracy >= 0) {

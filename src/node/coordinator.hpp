@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -31,6 +32,7 @@ struct RoundSummary {
   std::size_t timeouts = 0;
   double spectral_gap = -1.0;
   bool logged = false;
+  std::set<std::uint64_t> reporters;  // a report resent after a leader change counts once
 };
 
 // The coordinator role (docs/ARCHITECTURE.md, "A round", step 1), held by whichever node Raft elected:
@@ -52,8 +54,17 @@ class Coordinator {
  private:
   asio::awaitable<void> run(std::uint64_t generation, raft::Term term);
   bool active(std::uint64_t generation, raft::Term term) const;
+  // Each returns true when it proposed something (the loop then looks again).
+  // The data plan, the configured members, the departed ones.
+  asio::awaitable<bool> sync_members();
+  asio::awaitable<bool> admit_joiners();
+  asio::awaitable<bool> judge_workers();
+  asio::awaitable<bool> plan_round(raft::Term term);
+  asio::awaitable<bool> publish_bandwidth();
   // Its last report is too far behind the others: pairing it would cost its peer the round.
   bool behind(net::NodeId worker) const;
+  // Silent for the failure timeout, or failure_rounds of reports missing.
+  bool failing(net::NodeId worker, std::chrono::steady_clock::time_point now) const;
   asio::awaitable<void> sleep(std::chrono::milliseconds d);
   void log_round(RoundSummary& summary);
 
@@ -70,6 +81,12 @@ class Coordinator {
   std::map<std::pair<net::NodeId, net::NodeId>, double> measured_;  // (from, to) -> bytes/s
   std::map<net::NodeId, double> finals_;                            // final test accuracy
   std::chrono::steady_clock::time_point next_bandwidth_;
+  std::chrono::steady_clock::time_point leader_since_;
+  std::set<net::NodeId> joiners_;  // asked to be admitted as workers
+  // Started (or were readmitted) with a stale model: the next round they take part in
+  // gives them their peer's whole model.
+  std::set<net::NodeId> fresh_;
+  control::MatcherOptions matcher_;
 };
 
 }  // namespace raftfl::node

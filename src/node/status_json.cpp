@@ -12,6 +12,8 @@ void write_topology_fields(JsonWriter& w, const control::Topology& t) {
   for (const auto& [a, b] : t.matching.pairs) w.begin_array().value(a).value(b).end_array();
   w.end_array().key("idle").begin_array();
   for (auto id : t.matching.idle) w.value(id);
+  w.end_array().key("fresh").begin_array();
+  for (auto id : t.fresh) w.value(id);
   w.end_array();
 }
 
@@ -19,10 +21,14 @@ void write_control(JsonWriter& w, const control::ControlState& control) {
   w.begin_object();
   w.field("coordinator", control.coordinator().leader).field("coordinator_term", control.coordinator().term);
   w.field("first_round", control.coordinator().first_round).field("last_round", control.last_round());
+  w.field("shard_count", static_cast<std::uint64_t>(control.data().shard_count));
   w.key("members").begin_array();
   for (const auto& [id, m] : control.members()) {
-    w.begin_object().field("id", id).field("endpoint", m.endpoint).field("voter", m.voter);
-    w.field("worker", m.worker()).end_object();
+    // The Raft role is in the top-level "members"; this is the training side's view.
+    w.begin_object().field("id", id).field("endpoint", m.endpoint);
+    w.field("worker", m.worker()).field("failed", m.failed).key("shards").begin_array();
+    for (auto shard : m.shards) w.value(static_cast<std::uint64_t>(shard));
+    w.end_array().end_object();
   }
   w.end_array();
   w.field("bandwidth_cells", static_cast<std::uint64_t>(control.data().bandwidth.size()));

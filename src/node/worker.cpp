@@ -57,14 +57,13 @@ train::ImageSet first_images(train::ImageSet set, std::size_t count) {
   return set;
 }
 
-// This worker's place among the configured nodes: every node computes the same partition
-// from the same seed and takes its own part, without talking to the others.
-std::size_t shard_position(const NodeConfig& c) {
-  std::vector<raft::NodeId> ids{c.id};
-  for (const auto& p : c.peers) ids.push_back(p.id);
-  std::sort(ids.begin(), ids.end());
-  return static_cast<std::size_t>(std::find(ids.begin(), ids.end(), c.id) - ids.begin());
+// The shard count this node's file implies; the control log's DataPlan decides.
+std::uint32_t configured_shards(const NodeConfig& c) {
+  return c.training.shards != 0 ? c.training.shards : static_cast<std::uint32_t>(c.peers.size() + 1);
 }
+
+// How often a worker that is not yet one of the control state's workers asks again.
+constexpr auto kAdmissionRetry = std::chrono::seconds(1);
 
 // Chunks of the model so that a transfer spans several frames: the receiver times the
 // span between the first and the last, which measures the link rather than the peer's
@@ -103,13 +102,9 @@ Worker::Worker(asio::io_context& io, RaftDriver& node, const NodeConfig& config)
       consensus_exchanger_({gossip::Sparsifier::kDense, 1.0, spec_.encoding}, model_.parameter_count()),
       wake_(io) {
   const auto& t = config_.training;
-  const std::size_t nodes = config_.peers.size() + 1;
-  auto shards = t.partition == PartitionKind::kIid
-                    ? train::partition_iid(train_set_.count, nodes, t.partition_seed)
-                    : train::partition_dirichlet(train_set_.labels, nodes, t.dirichlet_alpha, t.partition_seed,
-                                                 t.min_samples_per_node);
-  shard_ = std::move(shards[shard_position(config_)]);
-  status_.train_samples = shard_.size();
+  // Cut now for the count this file implies, so that an impossible partition is a
+  // configuration error at start; cut again if the control log says otherwise.
+  partition(configured_shards(config_));
   train::set_threads(t.threads);
   pool_ = std::make_unique<train::TrainingPool>(1, "train");
   wake_.expires_at(Clock::time_point::max());
@@ -140,6 +135,36 @@ std::uint64_t Worker::load_checkpoint() {
   if (!round) return 0;
   log::line(log::Level::kInfo, "worker", "resumed from the checkpoint of round " + std::to_string(*round));
   return *round;
+}
+
+void Worker::partition(std::uint32_t shard_count) {
+  const auto& t = config_.training;
+  partitions_ = t.partition == PartitionKind::kIid
+                    ? train::partition_iid(train_set_.count, shard_count, t.partition_seed)
+                    : train::partition_dirichlet(train_set_.labels, shard_count, t.dirichlet_alpha, t.partition_seed,
+                                                 t.min_samples_per_node);
+}
+
+bool Worker::refresh_shards() {
+  const auto& control = node_.state().control();
+  const auto* self = control.member(config_.id);
+  if (self == nullptr || self->shards.empty()) return false;
+  if (self->shards == held_shards_) return true;
+  if (control.data().shard_count != partitions_.size()) partition(control.data().shard_count);
+  shard_.clear();
+  std::string names;
+  for (const auto s : self->shards) {
+    shard_.insert(shard_.end(), partitions_[s].begin(), partitions_[s].end());
+    names += (names.empty() ? "" : ",") + std::to_string(s);
+  }
+  std::sort(shard_.begin(), shard_.end());
+  held_shards_ = self->shards;
+  status_.train_samples = shard_.size();
+  status_.shards = held_shards_;
+  log::line(log::Level::kInfo, "worker",
+            "training on shard" + std::string(held_shards_.size() > 1 ? "s " : " ") + names + " of " +
+                std::to_string(partitions_.size()) + " (" + std::to_string(shard_.size()) + " samples)");
+  return true;
 }
 
 void Worker::start() {
@@ -177,14 +202,25 @@ void Worker::receive_chunk(net::NodeId from, capnp::MessageReader& reader) {
   inbox.last_chunk = now;
   ++inbox.chunks;
   try {
-    inbox.model.add(chunk.header, chunk.values, chunk.indices, round,
-                    consensus_round(round) ? consensus_exchanger_.spec() : spec_, model_.parameter_count());
+    inbox.model.add(chunk.header, chunk.values, chunk.indices, round, expected_spec(round, chunk.header),
+                    model_.parameter_count());
   } catch (const gossip::ExchangeError& e) {
     inbox.failed = true;
     ++status_.exchange_errors;
     log::line(log::Level::kWarn, "worker", "model from node " + std::to_string(from) + " refused: " + e.what());
   }
   if (round == current_round_) wake();
+}
+
+const gossip::ExchangeSpec& Worker::expected_spec(control::Round round, const gossip::ChunkHeader& header) const {
+  if (consensus_round(round)) return consensus_exchanger_.spec();
+  // A fresh worker takes the whole model. The round's plan may not be applied here yet
+  // when the first chunk comes: a dense chunk is then taken as one, and take_model checks
+  // the size of what arrived.
+  const auto* topology = node_.state().control().topology(round);
+  const bool taking = topology != nullptr ? topology->is_fresh(config_.id)
+                                          : header.sparsifier == gossip::Sparsifier::kDense;
+  return taking ? consensus_exchanger_.spec() : spec_;
 }
 
 asio::awaitable<const control::Topology*> Worker::wait_topology(control::Round& round) {
@@ -208,16 +244,60 @@ asio::awaitable<const control::Topology*> Worker::wait_topology(control::Round& 
 }
 
 void Worker::send_report(const gossip::RoundReport& report) {
+  recent_reports_.push_back({report, raft::kNoNode});
+  while (recent_reports_.size() > kReportsResent) recent_reports_.pop_front();
+  flush_reports();
+}
+
+void Worker::flush_reports() {
+  // A report sent to a leader that then lost its place may never have reached the new
+  // coordinator: every recent report goes once to each leader (it counts each once).
   const auto leader = node_.leader();
-  if (leader == config_.id) {
-    if (local_report_) local_report_(report);
-  } else if (leader != raft::kNoNode) {
-    // Lost when the leader is changing: the metrics miss a line, nothing else depends on it.
-    node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, report));
+  if (leader == raft::kNoNode) return;
+  for (auto& [report, sent_to] : recent_reports_) {
+    if (sent_to == leader) continue;
+    // A joining announcement is not resent: to a new coordinator it would say once more
+    // that this worker's model is stale.
+    if (report.joining && sent_to != raft::kNoNode) continue;
+    if (leader == config_.id) {
+      if (local_report_) local_report_(report);
+    } else if (!node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, report))) {
+      continue;
+    }
+    sent_to = leader;
   }
 }
 
-asio::awaitable<control::Round> Worker::first_round() {
+asio::awaitable<bool> Worker::await_admission() {
+  // Shards come from the control log: a node that joined the cluster asks the coordinator
+  // to make it a worker, and asks again until it is one (a leader change loses the ask).
+  auto next_ask = Clock::now();
+  auto next_note = Clock::now() + std::chrono::seconds(5);
+  while (!stopping_) {
+    if (refresh_shards()) co_return true;
+    const auto now = Clock::now();
+    if (now >= next_ask) {
+      gossip::RoundReport ask;
+      ask.joining = true;
+      const auto leader = node_.leader();
+      if (leader == config_.id) {
+        if (local_report_) local_report_(ask);
+      } else if (leader != raft::kNoNode) {
+        node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, ask));
+      }
+      next_ask = now + kAdmissionRetry;
+    }
+    if (now >= next_note) {
+      log::line(log::Level::kInfo, "worker", "waiting to be given a data shard by the coordinator");
+      next_note = now + std::chrono::seconds(5);
+    }
+    wake_.expires_after(std::chrono::milliseconds(100));
+    co_await wake_.async_wait(kAwait);
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Worker::catch_up() {
   // A worker that comes back (a restart, a long stall) must not replay rounds the others
   // have left: its peers there are gone and every exchange would time out. The control
   // log says where the cluster is, once this node has caught up with it: a leader is
@@ -230,6 +310,9 @@ asio::awaitable<control::Round> Worker::first_round() {
     wake_.expires_after(kCatchUpPoll);
     co_await wake_.async_wait(kAwait);
   }
+}
+
+asio::awaitable<control::Round> Worker::first_round() {
   control::Round round = resume_after_ + 1;
   // The coordinator plans rounds_ahead rounds past the furthest one reported done, so the
   // cluster works on about last_round - rounds_ahead + 1.
@@ -254,6 +337,8 @@ void Worker::announce_joining(control::Round round) {
 
 asio::awaitable<void> Worker::run() {
   const auto& t = config_.training;
+  co_await catch_up();
+  if (!co_await await_admission()) co_return;
   control::Round round = co_await first_round();
   status_.started_round = round;
   announce_joining(round);
@@ -263,18 +348,31 @@ asio::awaitable<void> Worker::run() {
     current_round_ = round;
     status_.round = round;
     for (auto it = inbox_.begin(); it != inbox_.end() && it->first.first < round;) it = inbox_.erase(it);
+    refresh_shards();
+    flush_reports();
     const auto round_start = Clock::now();
     gossip::RoundReport report;
     report.round = round;
     report.peer = topology->peer_of(config_.id);
     report.train_samples = shard_.size();
-    report.train_loss = co_await train_locally(round);
-    report.train_micros = micros_since(round_start);
-    if (stopping_) break;
     const auto peers = exchange_peers(*topology);
-    if (!peers.empty()) {
-      const auto mask_seed = topology->mask_seed;
-      co_await exchange(round, peers, mask_seed, report);
+    // Copied before the awaits: a later Topology may push this one out of the state.
+    const auto mask_seed = topology->mask_seed;
+    const bool taking = topology->is_fresh(config_.id) && report.peer != 0;
+    const bool giving = report.peer != 0 && topology->is_fresh(report.peer);
+    if (taking) {
+      // Its peer's model replaces ours: training ours first would be wasted.
+      co_await take_model(round, report.peer, report);
+      if (stopping_) break;
+    } else {
+      report.train_loss = co_await train_locally(round);
+      report.train_micros = micros_since(round_start);
+      if (stopping_) break;
+      if (giving) {
+        co_await give_model(round, report.peer, report);
+      } else if (!peers.empty()) {
+        co_await exchange(round, peers, mask_seed, report);
+      }
       if (stopping_) break;
     }
     co_await finish_round(round, round_start, report);
@@ -337,9 +435,48 @@ asio::awaitable<void> Worker::exchange(control::Round round, const std::vector<n
   report.exchange_micros = micros_since(exchange_start);
 }
 
+asio::awaitable<void> Worker::give_model(control::Round round, net::NodeId to, gossip::RoundReport& report) {
+  // The whole model, densely, and ours stays as it is: the peer has nothing to add.
+  const auto start = Clock::now();
+  auto outgoing = co_await on_pool([&] {
+    return std::make_shared<const gossip::OutgoingModel>(consensus_exchanger_.prepare(model_.parameters(), round, 0));
+  });
+  send_model(outgoing, {to}, report);
+  report.exchange_micros = micros_since(start);
+}
+
+asio::awaitable<void> Worker::take_model(control::Round round, net::NodeId from, gossip::RoundReport& report) {
+  const auto start = Clock::now();
+  const std::vector<net::NodeId> peers{from};
+  const auto unreachable = co_await await_models(round, peers, start + config_.gossip.exchange_timeout);
+  if (stopping_) co_return;
+  const auto received = collect_models(round, peers, unreachable, report);
+  if (!received.empty()) {
+    const auto& values = received.front()->values();
+    if (values.size() == model_.parameter_count()) {
+      co_await on_pool([&] {
+        auto params = model_.parameters();
+        std::copy(values.begin(), values.end(), params.begin());
+        return 0;
+      });
+      log::line(log::Level::kInfo, "worker",
+                "round " + std::to_string(round) + ": took node " + std::to_string(from) + "'s model");
+    } else {
+      ++status_.exchange_errors;
+      log::line(log::Level::kWarn, "worker",
+                "round " + std::to_string(round) + ": node " + std::to_string(from) + " sent " +
+                    std::to_string(values.size()) + " values for a model of " +
+                    std::to_string(model_.parameter_count()) + "; keeping our own");
+    }
+  }
+  inbox_.erase({round, from});
+  report.train_loss = status_.last_loss;
+  report.exchange_micros = micros_since(start);
+}
+
 void Worker::send_model(const std::shared_ptr<const gossip::OutgoingModel>& outgoing,
                         const std::vector<net::NodeId>& peers, gossip::RoundReport& report) {
-  const std::size_t width = gossip::bytes_per_value(spec_.encoding);
+  const std::size_t width = gossip::bytes_per_value(outgoing->header.encoding);
   // At least kMinChunksForTiming chunks, so that the receiver can time their arrival.
   const std::size_t chunk_values = std::max<std::size_t>(
       1, std::min(config_.gossip.chunk_bytes / width,

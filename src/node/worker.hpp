@@ -5,6 +5,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,6 +29,7 @@ struct WorkerStatus {
   std::uint64_t started_round = 0;         // where this process began (a restart joins the cluster's round)
   std::uint64_t first_exchange_round = 0;  // the first round in which a peer's model arrived
   std::uint64_t train_samples = 0;  // the size of this worker's shard
+  std::vector<std::uint32_t> shards;  // the control log's shards it trains on
   double last_loss = 0.0;
   double last_accuracy = -1.0;
   double final_accuracy = -1.0;
@@ -76,7 +78,20 @@ class Worker {
 
   // The round loop, in the steps of one round.
   asio::awaitable<void> run();
+  // Until the control log is applied as far as the leader has committed.
+  asio::awaitable<void> catch_up();
+  // Until the control state gives this worker shards; false when stopping.
+  asio::awaitable<bool> await_admission();
+  // Cuts the training set into `shard_count` parts (partitions_).
+  void partition(std::uint32_t shard_count);
+  // Takes up the shards the control state gives this worker; false while it has none.
+  bool refresh_shards();
   void announce_joining(control::Round round);
+  // A fresh worker's round: the peer's whole model replaces ours.
+  asio::awaitable<void> take_model(control::Round round, net::NodeId from, gossip::RoundReport& report);
+  // The giving side: our whole model to the fresh peer, nothing taken back.
+  asio::awaitable<void> give_model(control::Round round, net::NodeId to, gossip::RoundReport& report);
+  const gossip::ExchangeSpec& expected_spec(control::Round round, const gossip::ChunkHeader& header) const;
   // Local SGD on this worker's shard (none in consensus rounds); the mean loss.
   asio::awaitable<double> train_locally(control::Round round);
   // Who this worker exchanges with in the round.
@@ -103,6 +118,8 @@ class Worker {
   template <typename Job>
   asio::awaitable<std::invoke_result_t<Job&>> on_pool(Job job);
   void send_report(const gossip::RoundReport& report);
+  // Sends each recent report to the current leader if it has not had it.
+  void flush_reports();
   // The model and the round it completed (checkpoint.hpp).
   void save_checkpoint(std::uint64_t round) const;
   // The round of the checkpoint loaded into the model, 0 when there is none.
@@ -120,7 +137,9 @@ class Worker {
   gossip::ExchangeSpec spec_;
   train::ImageSet train_set_;
   train::ImageSet test_set_;
-  std::vector<std::uint32_t> shard_;
+  std::vector<std::vector<std::uint32_t>> partitions_;  // one index list per shard
+  std::vector<std::uint32_t> held_shards_;
+  std::vector<std::uint32_t> shard_;  // the union of held_shards_' samples
   train::Model model_;
   gossip::ModelExchanger exchanger_;
   gossip::ModelExchanger consensus_exchanger_;  // dense, for the consensus rounds
@@ -132,6 +151,12 @@ class Worker {
   bool stopping_ = false;
   WorkerStatus status_;
   std::function<void(const gossip::RoundReport&)> local_report_;
+  struct SentReport {
+    gossip::RoundReport report;
+    raft::NodeId sent_to = raft::kNoNode;
+  };
+  static constexpr std::size_t kReportsResent = 4;
+  std::deque<SentReport> recent_reports_;
   // Declared last, so destroyed first: its threads finish their job before the model and
   // data they use go away.
   std::unique_ptr<train::TrainingPool> pool_;

@@ -3,6 +3,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -29,6 +30,9 @@ void encode_member(const control::Member& m, schema::Member::Builder out) {
   out.setEndpoint(m.endpoint);
   out.setVoter(m.voter);
   out.setCapabilities(m.capabilities);
+  out.setFailed(m.failed);
+  auto shards = out.initShards(static_cast<unsigned>(m.shards.size()));
+  for (unsigned i = 0; i < shards.size(); ++i) shards.set(i, m.shards[i]);
 }
 
 control::Member decode_member(schema::Member::Reader in) {
@@ -37,6 +41,8 @@ control::Member decode_member(schema::Member::Reader in) {
   m.endpoint = std::string(in.getEndpoint().cStr(), in.getEndpoint().size());
   m.voter = in.getVoter();
   m.capabilities = in.getCapabilities();
+  m.failed = in.getFailed();
+  for (std::uint32_t shard : in.getShards()) m.shards.push_back(shard);
   return m;
 }
 
@@ -60,6 +66,8 @@ void encode_topology(const control::Topology& t, schema::Topology::Builder out) 
   }
   auto idle = matching.initIdle(static_cast<unsigned>(t.matching.idle.size()));
   for (unsigned i = 0; i < idle.size(); ++i) idle.set(i, t.matching.idle[i]);
+  auto fresh = out.initFresh(static_cast<unsigned>(t.fresh.size()));
+  for (unsigned i = 0; i < fresh.size(); ++i) fresh.set(i, t.fresh[i]);
 }
 
 control::Topology decode_topology(schema::Topology::Reader in) {
@@ -79,6 +87,8 @@ control::Topology decode_topology(schema::Topology::Reader in) {
   }
   t.matching.idle.reserve(matching.getIdle().size());
   for (std::uint64_t id : matching.getIdle()) t.matching.idle.push_back(id);
+  t.fresh.reserve(in.getFresh().size());
+  for (std::uint64_t id : in.getFresh()) t.fresh.push_back(id);
   return t;
 }
 
@@ -166,6 +176,12 @@ control::Command decode_entry(schema::ControlEntry::Reader in) {
       }
       return control::MembershipChange{static_cast<control::MembershipChange::Op>(op), decode_member(m.getMember())};
     }
+    case schema::ControlEntry::WORKER_HEALTH: {
+      auto h = in.getWorkerHealth();
+      return control::WorkerHealth{h.getId(), h.getFailed()};
+    }
+    case schema::ControlEntry::DATA_PLAN:
+      return control::DataPlan{in.getDataPlan().getShardCount()};
   }
   throw DecodeError("control entry has unknown kind " + std::to_string(static_cast<unsigned>(in.which())));
 }
@@ -186,6 +202,12 @@ std::string encode_control_command(const control::Command& command) {
           encode_topology(c, entry.initTopology());
         } else if constexpr (std::is_same_v<T, control::BandwidthUpdate>) {
           encode_cells(c.cells, entry.initBandwidth().initCells(static_cast<unsigned>(c.cells.size())));
+        } else if constexpr (std::is_same_v<T, control::WorkerHealth>) {
+          auto h = entry.initWorkerHealth();
+          h.setId(c.id);
+          h.setFailed(c.failed);
+        } else if constexpr (std::is_same_v<T, control::DataPlan>) {
+          entry.initDataPlan().setShardCount(c.shard_count);
         } else {
           static_assert(std::is_same_v<T, control::MembershipChange>);
           auto m = entry.initMembership();
@@ -225,6 +247,7 @@ std::string encode_control_snapshot(const control::ControlData& data) {
     cells[i].setBytesPerSecond(value);
     ++i;
   }
+  snap.setShardCount(data.shard_count);
   auto words = capnp::messageToFlatArray(message);
   const auto bytes = words.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
@@ -236,9 +259,16 @@ control::ControlData decode_control_snapshot(std::string_view bytes) {
     // A snapshot is state, not a command: what apply() could never have produced is refused
     // here rather than installed.
     control::ControlData data;
+    data.shard_count = in.getShardCount();
     for (auto m : in.getMembers()) {
       control::Member member = decode_member(m);
       if (member.id == 0) throw DecodeError("control snapshot has a member with id 0");
+      if (!std::is_sorted(member.shards.begin(), member.shards.end()) ||
+          std::adjacent_find(member.shards.begin(), member.shards.end()) != member.shards.end() ||
+          (!member.shards.empty() && member.shards.back() >= data.shard_count)) {
+        throw DecodeError("control snapshot gives member " + std::to_string(member.id) + " shards outside 0.." +
+                          std::to_string(data.shard_count));
+      }
       const NodeId id = member.id;
       if (!data.members.emplace(id, std::move(member)).second) {
         throw DecodeError("control snapshot lists member " + std::to_string(id) + " twice");

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -16,10 +17,10 @@ constexpr ApplyResult kApplied = ApplyResult::kApplied;
 constexpr ApplyResult kRejected = ApplyResult::kRejected;
 
 MembershipChange add(NodeId id, bool voter = false, std::uint64_t caps = kCapabilityTrains) {
-  return MembershipChange{MembershipChange::Op::kAdd, Member{id, "10.0.0." + std::to_string(id) + ":7000", voter, caps}};
+  return MembershipChange{MembershipChange::Op::kAdd, Member{id, "10.0.0." + std::to_string(id) + ":7000", voter, caps, false, {}}};
 }
-MembershipChange promote(NodeId id) { return MembershipChange{MembershipChange::Op::kPromote, Member{id, "", false, 0}}; }
-MembershipChange remove(NodeId id) { return MembershipChange{MembershipChange::Op::kRemove, Member{id, "", false, 0}}; }
+MembershipChange promote(NodeId id) { return MembershipChange{MembershipChange::Op::kPromote, Member{id, "", false, 0, false, {}}}; }
+MembershipChange remove(NodeId id) { return MembershipChange{MembershipChange::Op::kRemove, Member{id, "", false, 0, false, {}}}; }
 
 Topology topology(Round round, std::uint64_t term, std::vector<std::pair<NodeId, NodeId>> pairs,
                   std::vector<NodeId> idle = {}) {
@@ -306,12 +307,140 @@ TEST(ControlState, SpectralGapIsOfTheWindowAndSkippedForLargeRounds) {
   expect_valid(large, ids(65));
 }
 
+// The shard rules' invariant: every member's shards are sorted, distinct and in range; with
+// a healthy worker present, every shard is held by somebody.
+void expect_shards_held(const ControlState& s) {
+  const auto count = s.data().shard_count;
+  std::set<std::uint32_t> held;
+  bool healthy_worker = false;
+  for (const auto& [id, m] : s.members()) {
+    ASSERT_TRUE(std::is_sorted(m.shards.begin(), m.shards.end())) << "member " << id;
+    ASSERT_EQ(std::adjacent_find(m.shards.begin(), m.shards.end()), m.shards.end()) << "member " << id;
+    for (auto shard : m.shards) {
+      ASSERT_LT(shard, count) << "member " << id;
+    }
+    if (!m.worker()) {
+      ASSERT_TRUE(m.shards.empty()) << "member " << id << " trains nothing";
+    }
+    held.insert(m.shards.begin(), m.shards.end());
+    healthy_worker = healthy_worker || (m.worker() && !m.failed);
+  }
+  if (healthy_worker) {
+    ASSERT_EQ(held.size(), count);
+  }
+}
+
+std::vector<std::uint32_t> shards_of(const ControlState& s, NodeId id) { return s.member(id)->shards; }
+
+TEST(ControlState, DataPlanThenAddsInIdOrderGiveShardIToTheIthWorker) {
+  ControlState s;
+  ASSERT_EQ(s.apply(DataPlan{4}), kApplied);
+  EXPECT_EQ(s.apply(DataPlan{5}), kRejected) << "the data is cut once";
+  EXPECT_EQ(s.apply(DataPlan{0}), kRejected);
+  for (NodeId id = 1; id <= 4; ++id) ASSERT_EQ(s.apply(add(id, true)), kApplied);
+  for (NodeId id = 1; id <= 4; ++id) EXPECT_EQ(shards_of(s, id), std::vector<std::uint32_t>{std::uint32_t(id - 1)});
+  // A plan committed after the members (an older log) gives the same.
+  ControlState later;
+  for (NodeId id = 1; id <= 4; ++id) ASSERT_EQ(later.apply(add(id, true)), kApplied);
+  ASSERT_EQ(later.apply(DataPlan{4}), kApplied);
+  EXPECT_EQ(later.members(), s.members());
+  // A member that does not train holds nothing.
+  ASSERT_EQ(s.apply(add(9, false, 0)), kApplied);
+  EXPECT_TRUE(shards_of(s, 9).empty());
+}
+
+TEST(ControlState, AJoinerTakesAFreeShardThenTheRichestsSecondThenShares) {
+  ControlState s;
+  ASSERT_EQ(s.apply(DataPlan{5}), kApplied);
+  ASSERT_EQ(s.apply(add(1)), kApplied);
+  EXPECT_EQ(shards_of(s, 1), (std::vector<std::uint32_t>{0, 1, 2, 3, 4})) << "nobody else to train them";
+  ASSERT_EQ(s.apply(add(2)), kApplied);
+  EXPECT_EQ(shards_of(s, 1), (std::vector<std::uint32_t>{0, 2, 3, 4}));
+  EXPECT_EQ(shards_of(s, 2), (std::vector<std::uint32_t>{1}));
+  for (NodeId id = 3; id <= 5; ++id) ASSERT_EQ(s.apply(add(id)), kApplied);
+  for (NodeId id = 1; id <= 5; ++id) EXPECT_EQ(shards_of(s, id).size(), 1u) << "node " << id;
+  // A sixth worker shares the shard with the fewest holders, the lowest of them.
+  ASSERT_EQ(s.apply(add(6)), kApplied);
+  EXPECT_EQ(shards_of(s, 6), shards_of(s, 1));
+  ASSERT_EQ(s.apply(add(7)), kApplied);
+  EXPECT_EQ(shards_of(s, 7), shards_of(s, 2));
+  // Re-adding a member keeps its shards: the proposer never decides them.
+  MembershipChange again = add(7);
+  again.member.shards = {4};
+  ASSERT_EQ(s.apply(again), kApplied);
+  EXPECT_EQ(shards_of(s, 7), shards_of(s, 2));
+  expect_shards_held(s);
+}
+
+TEST(ControlState, ARemovedWorkersShardsGoToTheHealthyWorkerHoldingFewest) {
+  ControlState s;
+  ASSERT_EQ(s.apply(DataPlan{4}), kApplied);
+  for (NodeId id = 1; id <= 4; ++id) ASSERT_EQ(s.apply(add(id)), kApplied);
+  ASSERT_EQ(s.apply(WorkerHealth{1, true}), kApplied);
+  EXPECT_EQ(shards_of(s, 1), std::vector<std::uint32_t>{0}) << "a failed worker keeps its shard";
+  ASSERT_EQ(s.apply(remove(3)), kApplied);
+  // Shard 2 goes to the lowest id among those holding one shard, but not to failed node 1.
+  EXPECT_EQ(shards_of(s, 2), (std::vector<std::uint32_t>{1, 2}));
+  ASSERT_EQ(s.apply(remove(2)), kApplied);
+  EXPECT_EQ(shards_of(s, 4), (std::vector<std::uint32_t>{1, 2, 3}));
+  // With every worker failed nobody can take a departed one's shards; the first healthy
+  // one does.
+  ASSERT_EQ(s.apply(WorkerHealth{4, true}), kApplied);
+  ASSERT_EQ(s.apply(remove(4)), kApplied);
+  EXPECT_EQ(shards_of(s, 1), std::vector<std::uint32_t>{0});
+  ASSERT_EQ(s.apply(WorkerHealth{1, false}), kApplied);
+  EXPECT_EQ(shards_of(s, 1), (std::vector<std::uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(s.apply(WorkerHealth{7, true}), kRejected) << "not a member";
+}
+
+TEST(ControlState, AFailedWorkerIsNeverPlanned) {
+  ControlState s = cluster(4);
+  ASSERT_EQ(s.apply(WorkerHealth{2, true}), kApplied);
+  EXPECT_EQ(s.apply(topology(1, 3, {{1, 2}, {3, 4}})), kRejected);
+  EXPECT_EQ(s.apply(topology(1, 3, {{1, 3}}, {2})), kRejected) << "not even idle";
+  EXPECT_EQ(s.apply(topology(1, 3, {{1, 3}}, {4})), kApplied);
+  ASSERT_EQ(s.apply(WorkerHealth{2, false}), kApplied);
+  EXPECT_EQ(s.apply(topology(2, 3, {{1, 2}, {3, 4}})), kApplied);
+}
+
+TEST(ControlState, AFreshWorkerIsPairedWithAGiver) {
+  ControlState s = cluster(6);
+  const MatcherOptions options{0.0, 3};
+  const auto participants = ids(6);
+  const std::vector<NodeId> fresh{2, 5};
+  for (Round r = 1; r <= 6; ++r) {
+    const Topology t = plan_round(s, participants, options, r, 3, 99, 1.0, fresh);
+    EXPECT_EQ(t, plan_round(s, participants, options, r, 3, 99, 1.0, fresh));
+    expect_valid(t, participants);
+    EXPECT_EQ(t.fresh, fresh);
+    for (NodeId id : fresh) {
+      const NodeId giver = t.peer_of(id);
+      EXPECT_NE(giver, 0u) << "round " << r;
+      EXPECT_FALSE(t.is_fresh(giver)) << "round " << r;
+    }
+    ASSERT_EQ(s.apply(t), kApplied) << "round " << r;
+  }
+  // The state refuses a fresh worker left without a giver, or paired with another.
+  Topology unpaired = topology(7, 3, {{1, 3}}, {2});
+  unpaired.fresh = {2};
+  EXPECT_EQ(s.apply(unpaired), kRejected);
+  Topology fresh_pair = topology(7, 3, {{2, 5}, {1, 3}});
+  fresh_pair.fresh = {2, 5};
+  EXPECT_EQ(s.apply(fresh_pair), kRejected);
+  // Fresh workers beyond the givers are left to the matcher (and are not fresh).
+  const std::vector<NodeId> few{1, 2, 3};
+  const Topology t = plan_round(s, few, options, 7, 3, 99, 1.0, {1, 2});
+  EXPECT_EQ(t.fresh.size(), 1u);
+  expect_valid(t, few);
+  EXPECT_EQ(s.apply(t), kApplied);
+}
+
 // Commands drawn at random, many of them invalid, over a small id space so that they
 // collide: what matters is that the outcome is a function of the sequence alone.
 Command random_command(std::mt19937_64& rng, const ControlState& s) {
   auto pick = [&](std::uint64_t n) { return rng() % n; };
   auto node = [&]() -> NodeId { return 1 + pick(12); };
-  switch (pick(6)) {
+  switch (pick(7)) {
     case 0:
       return NoOp{};
     case 1:
@@ -319,11 +448,14 @@ Command random_command(std::mt19937_64& rng, const ControlState& s) {
                                s.last_round() + pick(3)};
     case 2: {
       std::vector<NodeId> participants;
+      std::vector<NodeId> fresh;
       for (const auto& [id, m] : s.members()) {
-        if (pick(3) != 0) participants.push_back(id);
+        if (pick(3) != 0 && (!m.failed || pick(4) == 0)) participants.push_back(id);
+        if (!participants.empty() && participants.back() == id && pick(4) == 0) fresh.push_back(id);
       }
       Topology t = plan_round(s, participants, MatcherOptions{50.0, 3}, s.last_round() + 1, s.coordinator().term,
-                              7, 1.0);
+                              7, 1.0, fresh);
+      if (pick(10) == 0 && !t.matching.idle.empty()) t.fresh = {t.matching.idle.front()};
       if (pick(5) == 0) t.round += pick(3);
       if (pick(5) == 0) t.coordinator_term += 1;
       if (pick(8) == 0) t.matching.idle.push_back(node());
@@ -334,9 +466,12 @@ Command random_command(std::mt19937_64& rng, const ControlState& s) {
       for (auto k = pick(5); k > 0; --k) u.cells.push_back({node(), node(), static_cast<double>(pick(1000))});
       return u;
     }
+    case 4:
+      return pick(4) == 0 ? Command{DataPlan{static_cast<std::uint32_t>(pick(7))}}
+                          : Command{WorkerHealth{node(), pick(2) == 0}};
     default: {
       const auto op = static_cast<MembershipChange::Op>(pick(3));
-      return MembershipChange{op, Member{node(), "h:" + std::to_string(pick(9)), pick(2) == 0, pick(4)}};
+      return MembershipChange{op, Member{node(), "h:" + std::to_string(pick(9)), pick(2) == 0, pick(4), false, {}}};
     }
   }
 }
@@ -356,6 +491,7 @@ TEST(ControlState, RandomCommandsKeepReplicasEqual) {
     ASSERT_EQ(a, b) << "command " << i;
     ASSERT_GE(a.last_round(), before);
     ASSERT_LE(a.data().topologies.size(), kTopologiesKept);
+    expect_shards_held(a);
     (ra == kApplied ? applied : rejected)++;
     if (ra == kApplied && std::holds_alternative<Topology>(c)) ++topologies;
   }

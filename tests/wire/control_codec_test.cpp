@@ -20,6 +20,7 @@ Topology sample_topology() {
   t.matching.pairs = {{1, 5}, {2, 9}, {3, 4}};
   t.matching.idle = {7};
   t.spectral_gap = 0.3125;
+  t.fresh = {2};
   return t;
 }
 
@@ -30,9 +31,13 @@ std::vector<Command> every_kind() {
           Topology{},
           BandwidthUpdate{{{1, 2, 1.5e9}, {2, 1, 0.0}, {7, 3, 123.25}}},
           BandwidthUpdate{},
-          MembershipChange{MembershipChange::Op::kAdd, Member{8, "10.1.2.3:7000", true, kCapabilityTrains | kCapabilityCuda}},
-          MembershipChange{MembershipChange::Op::kPromote, Member{8, "", false, 0}},
-          MembershipChange{MembershipChange::Op::kRemove, Member{2, "", false, 0}}};
+          MembershipChange{MembershipChange::Op::kAdd, Member{8, "10.1.2.3:7000", true, kCapabilityTrains | kCapabilityCuda, false, {}}},
+          MembershipChange{MembershipChange::Op::kPromote, Member{8, "", false, 0, false, {}}},
+          MembershipChange{MembershipChange::Op::kRemove, Member{2, "", false, 0, false, {}}},
+          MembershipChange{MembershipChange::Op::kAdd, Member{4, "h:1", false, kCapabilityTrains, true, {0, 3, 9}}},
+          WorkerHealth{4, true},
+          WorkerHealth{5, false},
+          DataPlan{12}};
 }
 
 TEST(ControlCodec, EveryCommandKindRoundTrips) {
@@ -89,7 +94,7 @@ TEST(ControlCodec, OutOfRangeValuesThrowDecodeError) {
   self_paired.matching.pairs.push_back({6, 6});
   EXPECT_THROW(decode_control_command(encode_control_command(self_paired)), DecodeError);
 
-  MembershipChange bad_op{static_cast<MembershipChange::Op>(3), Member{1, "", false, 0}};
+  MembershipChange bad_op{static_cast<MembershipChange::Op>(3), Member{1, "", false, 0, false, {}}};
   EXPECT_THROW(decode_control_command(encode_control_command(bad_op)), DecodeError);
 }
 
@@ -119,9 +124,10 @@ TEST(ControlCodec, FlippedBytesNeverCrash) {
 
 ControlState populated_state(std::mt19937_64& rng) {
   ControlState s;
+  s.apply(DataPlan{12});
   for (NodeId id = 1; id <= 9; ++id) {
     s.apply(MembershipChange{MembershipChange::Op::kAdd, Member{id, "n" + std::to_string(id) + ":1", id <= 3,
-                                                                id == 1 ? 0 : kCapabilityTrains}});
+                                                                id == 1 ? 0 : kCapabilityTrains, false, {}}});
   }
   s.apply(CoordinatorChange{1, 2, 1});
   BandwidthUpdate u;
@@ -131,8 +137,16 @@ ControlState populated_state(std::mt19937_64& rng) {
     }
   }
   s.apply(u);
+  s.apply(WorkerHealth{4, true});
   for (Round r = 1; r <= 80; ++r) {
-    EXPECT_EQ(s.apply(plan_round(s, s.workers(), MatcherOptions{60.0, 5}, r, 2, 11, 1.0)), ApplyResult::kApplied);
+    if (r == 40) s.apply(WorkerHealth{4, false});
+    std::vector<NodeId> healthy;
+    for (NodeId id : s.workers())
+      if (!s.member(id)->failed) healthy.push_back(id);
+    const std::vector<NodeId> fresh{r == 40 ? NodeId{4} : NodeId{0}};
+    EXPECT_EQ(s.apply(plan_round(s, healthy, MatcherOptions{60.0, 5}, r, 2, 11, 1.0,
+                                 r == 40 ? fresh : std::vector<NodeId>{})),
+              ApplyResult::kApplied);
   }
   return s;
 }
@@ -166,7 +180,7 @@ TEST(ControlSnapshot, RestoredStateKeepsApplyingLikeTheOriginal) {
         break;
       case 3:
         c = MembershipChange{static_cast<MembershipChange::Op>(rng() % 3),
-                             Member{1 + rng() % 10, "x:1", rng() % 2 == 0, kCapabilityTrains}};
+                             Member{1 + rng() % 10, "x:1", rng() % 2 == 0, kCapabilityTrains, false, {}}};
         break;
       default:
         c = NoOp{};
@@ -190,6 +204,13 @@ TEST(ControlSnapshot, MalformedSnapshotsThrowDecodeError) {
   twice_round.last_round = 2;
   twice_round.topologies[3].round = 3;  // beyond last_round
   EXPECT_THROW(decode_control_snapshot(encode_control_snapshot(twice_round)), DecodeError);
+
+  ControlData shard_out_of_range;
+  shard_out_of_range.shard_count = 2;
+  shard_out_of_range.members[1] = Member{1, "h:1", false, kCapabilityTrains, false, {0, 2}};
+  EXPECT_THROW(decode_control_snapshot(encode_control_snapshot(shard_out_of_range)), DecodeError);
+  shard_out_of_range.members[1].shards = {1, 1};
+  EXPECT_THROW(decode_control_snapshot(encode_control_snapshot(shard_out_of_range)), DecodeError);
 
   ControlData bad_cell;
   bad_cell.bandwidth[{4, 4}] = 1.0;

@@ -33,6 +33,8 @@ struct Member {
   std::string endpoint;  // "host:port" of its transport
   bool voter = false;    // a Raft voter; otherwise a learner
   std::uint64_t capabilities = 0;
+  bool failed = false;  // marked failed by the coordinator: not paired until marked healthy
+  std::vector<std::uint32_t> shards;  // the data shards it trains on, ascending
 
   bool worker() const { return (capabilities & kCapabilityTrains) != 0; }
   friend bool operator==(const Member&, const Member&) = default;
@@ -69,7 +71,12 @@ struct Topology {
   // decomposition costs O(n^3), too much for the planning budget at 1,000 nodes, so above
   // kSpectralGapMaxParticipants participants it is -1: not computed.
   double spectral_gap = 0.0;
+  // Workers that take their peer's whole model this round instead of averaging (they
+  // joined, or came back with a stale model): each is paired with a member not listed
+  // here, which sends its model densely and keeps its own. Ascending.
+  std::vector<NodeId> fresh;
 
+  bool is_fresh(NodeId id) const;
   // The peer of `id` in this round, or 0 when it sits the round out or is absent.
   NodeId peer_of(NodeId id) const;
   friend bool operator==(const Topology&, const Topology&) = default;
@@ -101,7 +108,32 @@ struct MembershipChange {
   friend bool operator==(const MembershipChange&, const MembershipChange&) = default;
 };
 
-using Command = std::variant<NoOp, CoordinatorChange, Topology, BandwidthUpdate, MembershipChange>;
+// The coordinator's judgement of a worker (control_state.hpp's users: not paired while
+// failed). Rejected for a non-member.
+struct WorkerHealth {
+  NodeId id = 0;
+  bool failed = false;
+  friend bool operator==(const WorkerHealth&, const WorkerHealth&) = default;
+};
+
+// Data shards. The training set is cut into `shard_count` parts once, by the first
+// coordinator (accepted once; later plans are rejected); shards then follow membership,
+// decided in apply() so that every node derives the same assignment:
+//  - a worker added without shards takes the lowest shard that no worker holds; failing
+//    that, the second-lowest shard of the worker holding the most, if it holds two or
+//    more; failing that, it shares the shard with the fewest holders (lowest first);
+//  - after every change of members, health or plan, each shard that nobody holds (its
+//    worker was removed, or none was there) goes to the healthy worker holding the
+//    fewest (lowest id first), so that its data keeps training;
+//  - a failed worker keeps its shards (it may come back), a removed one's are reassigned.
+// Members added in ascending id order to a fresh plan of n shards hold shard i each.
+struct DataPlan {
+  std::uint32_t shard_count = 0;
+  friend bool operator==(const DataPlan&, const DataPlan&) = default;
+};
+
+using Command =
+    std::variant<NoOp, CoordinatorChange, Topology, BandwidthUpdate, MembershipChange, WorkerHealth, DataPlan>;
 
 struct Coordinator {
   NodeId leader = 0;  // 0: none yet
@@ -121,6 +153,7 @@ struct ControlData {
   std::map<Round, Topology> topologies;
   // (from, to) -> bytes per second, as measured by `from` when it exchanged with `to`.
   std::map<std::pair<NodeId, NodeId>, double> bandwidth;
+  std::uint32_t shard_count = 0;  // 0: no DataPlan yet
   friend bool operator==(const ControlData&, const ControlData&) = default;
 };
 
@@ -145,6 +178,8 @@ class ControlState {
   const Topology* topology(Round round) const;
   // The members that train, ascending.
   std::vector<NodeId> workers() const;
+  // The member, or null.
+  const Member* member(NodeId id) const;
   // The last `rounds` matchings, oldest first (the matcher's history).
   std::deque<Matching> recent_matchings(std::size_t rounds) const;
   // The measured cell, or a negative value when never measured.
@@ -165,10 +200,12 @@ std::uint64_t round_mask_seed(std::uint64_t cluster_seed, Round round);
 
 // The coordinator's plan for round `round` (docs/ARCHITECTURE.md, "A round", step 1): the SAPS
 // matching of `participants` (ascending) from the state's bandwidth matrix and recent
-// matchings, with its mask seed and spectral gap. Pure: same inputs, same plan.
+// matchings, with its mask seed and spectral gap. Participants in `fresh` (a subset) are
+// paired first, each with the fastest-linked participant not in `fresh` (ties broken by
+// the round's seed); the matcher pairs the rest. Pure: same inputs, same plan.
 Topology plan_round(const ControlState& state, const std::vector<NodeId>& participants,
                     const MatcherOptions& options, Round round, std::uint64_t coordinator_term,
-                    std::uint64_t cluster_seed, double unmeasured_bandwidth);
+                    std::uint64_t cluster_seed, double unmeasured_bandwidth, const std::vector<NodeId>& fresh = {});
 
 // The cells of `measured` that differ from the committed matrix by more than
 // `relative_threshold` (|new - old| > relative_threshold * old), or were never committed:

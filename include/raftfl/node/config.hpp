@@ -66,6 +66,9 @@ struct TrainingConfig {
   // averaging alone drives the workers' models to their mean (the consensus model that
   // decentralized SGD's accuracy is usually quoted for). 0: none.
   std::uint64_t consensus_rounds = 0;
+  // Parts the training set is cut into (the first coordinator's DataPlan; workers hold
+  // shards by the control log's rules). 0: one per node of this file's cluster.
+  std::uint32_t shards = 0;
   bool operator==(const TrainingConfig&) const = default;
 };
 
@@ -90,6 +93,10 @@ struct CoordinatorConfig {
   double bandwidth_change = 0.2;     // relative change of a cell worth committing
   std::chrono::milliseconds start_grace{5000};  // wait for workers to connect before round 1
   std::chrono::milliseconds bandwidth_interval{1000};
+  // A worker whose reports fall this many rounds (past rounds_ahead) behind the furthest
+  // one is marked failed in the control log, as is one silent for raft.failure_timeout_ms;
+  // 0: only silence counts.
+  std::uint64_t failure_rounds = 5;
   bool operator==(const CoordinatorConfig&) const = default;
 };
 
