@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -121,6 +122,9 @@ void LocalCluster::start(std::uint64_t id, const std::vector<std::string>& extra
     }
     std::vector<const char*> argv = {"raftfl", "node", "--config", config.c_str()};
     for (const auto& arg : extra_args) argv.push_back(arg.c_str());
+    // A node of no peers founds a cluster of one only when told to.
+    if (configs_.at(id).peers.empty() && std::find(extra_args.begin(), extra_args.end(), "--join") == extra_args.end())
+      argv.push_back("--bootstrap");
     argv.push_back(nullptr);
     ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
     std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));

@@ -28,7 +28,7 @@ using raftfl::app::DemoOptions;
 // The options of the node and of the client commands.
 struct ClientArgs {
   std::string config_file;
-  std::string join;
+  raftfl::app::NodeStart start;
   std::string endpoint;
   bool json = false;
   std::string key;
@@ -50,9 +50,13 @@ ClientCommands add_client_commands(CLI::App& app, ClientArgs& a) {
   ClientCommands c{};
   c.node = app.add_subcommand("node", "run one node of a cluster");
   c.node->add_option("--config", a.config_file, "the node's TOML configuration file")->required();
-  c.node->add_option("--join", a.join,
-                     "a member's admin endpoint, HOST:PORT: a node with an empty data directory joins that running "
-                     "cluster as a learner instead of starting a new one");
+  auto* join = c.node->add_option("--join", a.start.join,
+                                  "a member's admin endpoint, HOST:PORT: a node with an empty data directory joins "
+                                  "that running cluster as a learner instead of starting a new one");
+  c.node
+      ->add_flag("--bootstrap", a.start.bootstrap,
+                 "found a new cluster of this node alone (its file lists no [[peers]]), to be grown with --join")
+      ->excludes(join);
 
   c.status = app.add_subcommand("status", "show a node's role, term, log and members");
   c.status->add_option("--endpoint", a.endpoint, "the node's admin endpoint, HOST:PORT")->required();
@@ -194,7 +198,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-  if (commands.node->parsed()) return run_node(client.config_file, client.join);
+  if (commands.node->parsed()) return run_node(client.config_file, client.start);
   if (commands.status->parsed()) return run_status(client.endpoint, client.json);
   if (commands.put->parsed()) return run_put(client.endpoint, client.key, client.value);
   if (commands.get->parsed()) return run_get(client.endpoint, client.key, client.stale);

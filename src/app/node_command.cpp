@@ -37,7 +37,7 @@ namespace {
 
 // The training executable is installed beside this one. Replacing the process keeps its
 // pid, so that a supervisor (systemd, the demo, the benchmarks) sees one process per node.
-int exec_training_binary(const std::string& config_file, const std::string& join_contact, const std::string& name) {
+int exec_training_binary(const std::string& config_file, const NodeStart& start, const std::string& name) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) {
@@ -54,10 +54,11 @@ int exec_training_binary(const std::string& config_file, const std::string& join
   const std::string path = trainer.string();
   std::fflush(stderr);
   std::vector<const char*> argv = {path.c_str(), "node", "--config", config_file.c_str()};
-  if (!join_contact.empty()) {
+  if (!start.join.empty()) {
     argv.push_back("--join");
-    argv.push_back(join_contact.c_str());
+    argv.push_back(start.join.c_str());
   }
+  if (start.bootstrap) argv.push_back("--bootstrap");
   argv.push_back(nullptr);
   ::execv(path.c_str(), const_cast<char* const*>(argv.data()));
   std::fprintf(stderr, "raftfl: %s: cannot run %s: %s\n", name.c_str(), path.c_str(), std::strerror(errno));
@@ -143,14 +144,16 @@ std::optional<raft::NodeId> assigned_id(const node::NodeConfig& config) {
 // A node whose data directory holds a log is a member already, whatever the command line
 // says; one that was joining when it stopped must be started to join again, never as a
 // cluster of its own.
-int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& contact, std::string& name,
-                 node::EmptyStart& empty_start) {
+int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& contact, bool bootstrap,
+                 std::string& name, node::EmptyStart& empty_start) {
   const bool disk = config.storage == node::StorageKind::kDisk;
   const auto marker = config.data_dir / "joining";
   std::error_code ec;
   const bool has_log = disk && !std::filesystem::is_empty(config.data_dir / "snap", ec) && !ec;
   if (has_log) {
-    if (contact) log::line(log::Level::kInfo, "node", name + ": already a member (a log in " + config.data_dir.string() + "); --join ignored");
+    if (contact || bootstrap)
+      log::line(log::Level::kInfo, "node", name + ": already a member (a log in " + config.data_dir.string() + "); " +
+                                               (contact ? "--join" : "--bootstrap") + " ignored");
     return kExitOk;
   }
   if (!contact) {
@@ -159,6 +162,18 @@ int prepare_join(node::NodeConfig& config, const std::optional<node::Endpoint>& 
                    name.c_str(), config.data_dir.string().c_str());
       return kExitUsage;
     }
+    if (bootstrap && !config.peers.empty()) {
+      std::fprintf(stderr, "raftfl: %s: --bootstrap founds a cluster of this node alone, but the file lists %zu [[peers]]\n",
+                   name.c_str(), config.peers.size());
+      return kExitUsage;
+    }
+    if (!bootstrap && config.peers.empty()) {
+      std::fprintf(stderr, "raftfl: %s: %s holds no log and the file lists no [[peers]]: start with --bootstrap to found a "
+                           "cluster of this node alone, or --join HOST:PORT to join one\n",
+                   name.c_str(), disk ? config.data_dir.string().c_str() : "memory storage");
+      return kExitUsage;
+    }
+    if (bootstrap) log::line(log::Level::kInfo, "node", name + ": founding a cluster of this node alone");
     return kExitOk;
   }
   try {
@@ -195,7 +210,7 @@ std::string describe(const node::NodeConfig& config, const NodeParts& parts, con
 
 }  // namespace
 
-int run_node(const std::string& config_file, const std::string& join_contact, const node::TrainingRolesFactory& training) {
+int run_node(const std::string& config_file, const NodeStart& start, const node::TrainingRolesFactory& training) {
   node::NodeConfig config;
   std::optional<node::Endpoint> contact;
   try {
@@ -205,7 +220,7 @@ int run_node(const std::string& config_file, const std::string& join_contact, co
     return kExitUsage;
   }
   try {
-    if (!join_contact.empty()) contact = node::parse_endpoint(join_contact);
+    if (!start.join.empty()) contact = node::parse_endpoint(start.join);
   } catch (const node::ConfigError& e) {
     std::fprintf(stderr, "raftfl: --join: %s\n", e.what());
     return kExitUsage;
@@ -220,10 +235,10 @@ int run_node(const std::string& config_file, const std::string& join_contact, co
     }
   }
   std::string name = config.id == raft::kNoNode ? std::string("new node") : "node " + std::to_string(config.id);
-  if (config.training.enabled && !training) return exec_training_binary(config_file, join_contact, name);
+  if (config.training.enabled && !training) return exec_training_binary(config_file, start, name);
 
   node::EmptyStart empty_start = node::EmptyStart::kBootstrap;
-  if (const int rc = prepare_join(config, contact, name, empty_start); rc != kExitOk) return rc;
+  if (const int rc = prepare_join(config, contact, start.bootstrap, name, empty_start); rc != kExitOk) return rc;
 
   net::ReactorOptions reactor_options;
   reactor_options.poll_budget = config.poll_budget;

@@ -12,12 +12,13 @@ int main(int argc, char** argv) {
   std::string config_file;
   auto* node = app.add_subcommand("node", "run one training node");
   node->add_option("--config", config_file, "the node's TOML configuration file")->required();
-  std::string join;
-  node->add_option("--join", join, "a member's admin endpoint, HOST:PORT: join that cluster as a learner");
+  NodeStart start;
+  auto* join = node->add_option("--join", start.join, "a member's admin endpoint, HOST:PORT: join that cluster as a learner");
+  node->add_flag("--bootstrap", start.bootstrap, "found a cluster of this node alone")->excludes(join);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-  return run_node(config_file, join, raftfl::node::make_training_roles);
+  return run_node(config_file, start, raftfl::node::make_training_roles);
 }

@@ -4,17 +4,21 @@
 // without --join, and leaves the configuration on SIGTERM. A node that asks for an id
 // another member holds is refused, and then will not start without --join. Voters that
 // die are replaced by learners.
+#include <sys/wait.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <set>
 #include <string>
-#include <vector>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -227,6 +231,56 @@ TEST_P(ClusterMembership, FailedVotersAreReplacedByLearners) {
             << " ms\n";
   ASSERT_TRUE(testing::put(c, "after-leader", "1", 10s)) << log_of(c);
   EXPECT_EQ(testing::get(c, leader, "after-follower"), "1");
+}
+
+// The node's exit status and what it wrote, run to completion with `args` after its config.
+std::pair<int, std::string> run_node_process(LocalCluster& c, std::uint64_t id, const std::string& args) {
+  const std::string command = std::string(RAFTFL_BINARY) + " node --config " + c.config_file(id).string() + " " + args + " 2>&1";
+  FILE* out = ::popen(command.c_str(), "r");
+  std::string text;
+  char buffer[512];
+  while (out != nullptr && std::fgets(buffer, sizeof(buffer), out) != nullptr) text += buffer;
+  const int status = out != nullptr ? ::pclose(out) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+// A cluster grown from one node: a lone node founds a cluster only with --bootstrap (a
+// joiner that forgot --join must not found one of its own), and another joins it.
+TEST(ClusterBootstrap, ALoneNodeFoundsAClusterOnlyWithBootstrapAndOthersJoinIt) {
+  LocalClusterOptions o;
+  o.nodes = 2;
+  o.dir = testing::test_dir("raftfl-bootstrap");
+  o.binary = RAFTFL_BINARY;
+  o.storage = node::StorageKind::kDisk;
+  o.customize = [](node::NodeConfig& c) { c.peers.clear(); };
+  LocalCluster c(o);
+
+  auto [code, text] = run_node_process(c, 1, "");
+  EXPECT_EQ(code, 2) << text;
+  EXPECT_NE(text.find("start with --bootstrap to found a cluster of this node alone, or --join HOST:PORT"),
+            std::string::npos)
+      << text;
+  std::tie(code, text) = run_node_process(c, 1, "--bootstrap --join 127.0.0.1:1");
+  EXPECT_EQ(code, 2) << text;
+  EXPECT_NE(text.find("excludes"), std::string::npos) << text;
+  EXPECT_FALSE(std::filesystem::exists(c.config(1).data_dir / "snap")) << "a refused start wrote a log";
+
+  c.start(1);  // with --bootstrap: a lone node has no peers
+  ASSERT_EQ(c.wait_for_leader(10s), 1u) << log_of(c);
+  ASSERT_TRUE(testing::put(c, "alone", "1", 10s)) << log_of(c);
+  c.start(2, {"--join", c.config(1).admin.to_string()});
+  ASSERT_TRUE(testing::converged(c, 30s)) << "the joiner did not catch up\n" << log_of(c);
+  // Grown from one node, the cluster promotes the joiner: two voters, target 3.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && role_of(c, 1, 2) != "voter") std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(role_of(c, 1, 2), "voter") << log_of(c);
+
+  // Restarted, the founder is a member: --bootstrap again is ignored, and said so.
+  c.kill(1, SIGTERM);
+  ASSERT_TRUE(c.wait_exit(1, 10s));
+  c.start(1);
+  ASSERT_NE(c.wait_for_leader(15s), 0u) << log_of(c);
+  EXPECT_NE(log_of(c, 100000).find("--bootstrap ignored"), std::string::npos) << log_of(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, ClusterMembership,
