@@ -61,6 +61,10 @@ struct DemoOptions {
   bool json = false;
   std::string work_dir;
   bool keep = false;
+  // --chaos SEED: 3 voters and 5 learners (joined) under a seeded schedule of kills,
+  // pauses, joins and leaves (chaos_schedule.hpp).
+  bool chaos = false;
+  std::uint64_t chaos_seed = 0;
 };
 int run_demo(const DemoOptions& options);
 

@@ -144,6 +144,14 @@ CLI::App* add_demo(CLI::App& app, DemoOptions& demo) {
       ->check(CLI::Range(1, 3600000))->capture_default_str();
   d->add_option("--transport", demo.transport, "tcp or zmq")->check(CLI::IsMember({"tcp", "zmq"}))->capture_default_str();
   d->add_flag("--json", demo.json, "end with one JSON summary line");
+  d->add_option_function<std::uint64_t>(
+       "--chaos",
+       [&demo](const std::uint64_t& seed) {
+         demo.chaos = true;
+         demo.chaos_seed = seed;
+       },
+       "SEED: 8 nodes (3 voters, 5 learners) under a seeded schedule of kills, pauses, joins and leaves")
+      ->excludes("--kill-leader-at");
   return d;
 }
 
@@ -203,7 +211,10 @@ int main(int argc, char** argv) {
   if (commands.put->parsed()) return run_put(client.endpoint, client.key, client.value);
   if (commands.get->parsed()) return run_get(client.endpoint, client.key, client.stale);
   if (commands.member->parsed()) return run_member(client.member_action, client.member_args, client.endpoint, client.json);
-  if (demo_cmd->parsed()) return run_demo(demo);
+  if (demo_cmd->parsed()) {
+    if (demo.chaos && demo_cmd->count("--nodes") == 0) demo.nodes = 8;
+    return run_demo(demo);
+  }
   if (bench_tta->parsed()) return run_bench_tta(tta);
   if (bench_raft->parsed()) return run_bench_raft_command(bench, clients);
   return kExitUsage;

@@ -525,6 +525,8 @@ constexpr auto kKeys = std::to_array<Key>({
                                            "round 1 waits this long for the workers"),
     integer<kCoordinator, &K::bandwidth_interval>("coordinator", "bandwidth_interval_ms", 1, kMaxMillis,
                                                   "how often bandwidth changes are committed"),
+    integer<kCoordinator, &K::start_workers>("coordinator", "start_workers", 0, 1000000,
+                                             "workers round 1 waits for (joiners included)"),
     integer<kCoordinator, &K::failure_rounds>("coordinator", "failure_rounds", 0, 1000000,
                                               "rounds of missing reports that mark a worker failed"),
 });

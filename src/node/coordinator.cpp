@@ -153,6 +153,8 @@ asio::awaitable<bool> Coordinator::admit_joiners() {
     const control::Member member{id, endpoint, false, control::kCapabilityTrains, false, {}};
     const control::Command add = control::MembershipChange{control::MembershipChange::Op::kAdd, member};
     log::line(log::Level::kInfo, "coordinator", "admitting node " + std::to_string(id) + " as a worker");
+    // Its ask is a sign of life: judged from the cluster's round, not from before it came.
+    last_report_[id] = std::max(last_report_[id], progress_);
     co_await node_.propose_control(add);
     co_return true;
   }
@@ -200,8 +202,10 @@ asio::awaitable<bool> Coordinator::plan_round(raft::Term term) {
   for (auto id : workers)
     if (!control.member(id)->failed && (id == self || (node_.connected(id) && !behind(id)))) participants.push_back(id);
   // Round 1 waits (a little) for every worker to connect, so that nobody sits out the
-  // first rounds only because its connection was a moment late.
-  const bool starting = control.last_round() == 0 && participants.size() < workers.size() &&
+  // first rounds only because its connection was a moment late; a cluster that grows by
+  // joins waits for start_workers of them.
+  const auto wanted = std::max<std::size_t>(workers.size(), config_.coordinator.start_workers);
+  const bool starting = control.last_round() == 0 && participants.size() < wanted &&
                         Clock::now() < leader_since_ + config_.coordinator.start_grace;
   const auto base = std::max<std::uint64_t>(progress_, control.coordinator().first_round - 1);
   const auto target = std::min<std::uint64_t>(config_.training.rounds, base + config_.coordinator.rounds_ahead);

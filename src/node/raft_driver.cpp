@@ -314,13 +314,15 @@ void RaftDriver::sync_peers() {
     }
     log::line(log::Level::kWarn, "node", "member " + std::to_string(id) + " has no known endpoint: unreachable");
   };
-  if (members.voters.empty() && members.learners.empty()) {
-    // A node that joined and has not received the configuration yet: the members it
-    // was told about when it joined.
-    for (const auto& p : config_.peers) add(p.id);
-  } else {
-    for (raft::NodeId id : members.voters) add(id);
-    for (raft::NodeId id : members.learners) add(id);
+  for (raft::NodeId id : members.voters) add(id);
+  for (raft::NodeId id : members.learners) add(id);
+  if (!members.contains(config_.id)) {
+    // A node that joined and has not yet applied its own addition: its configuration is
+    // older than every member that knows it, so the members it was told about when it
+    // joined are peers too. Refusing them, it refused a new leader elected before it had
+    // caught up, and waited for a snapshot that leader could not send.
+    for (const auto& p : config_.peers)
+      if (!members.contains(p.id)) add(p.id);
   }
   transport_->set_peers(peers);
 }

@@ -766,6 +766,9 @@ const std::vector<Edit> kTrainingEdits = {
     {"coordinator.bandwidth_change", "0.35"},
     {"coordinator.start_grace_ms", "100"},
     {"coordinator.bandwidth_interval_ms", "250"},
+    {"coordinator.start_workers", "8"},
+    {"coordinator.failure_rounds", "9"},
+    {"training.shards", "12"},
 };
 
 void expect_same_training(const NodeConfig& a, const NodeConfig& b) {
@@ -803,6 +806,9 @@ void expect_same_training(const NodeConfig& a, const NodeConfig& b) {
   EXPECT_EQ(a.coordinator.bandwidth_change, b.coordinator.bandwidth_change);
   EXPECT_EQ(a.coordinator.start_grace, b.coordinator.start_grace);
   EXPECT_EQ(a.coordinator.bandwidth_interval, b.coordinator.bandwidth_interval);
+  EXPECT_EQ(a.coordinator.start_workers, b.coordinator.start_workers);
+  EXPECT_EQ(a.coordinator.failure_rounds, b.coordinator.failure_rounds);
+  EXPECT_EQ(a.training.shards, b.training.shards);
   EXPECT_TRUE(a.coordinator == b.coordinator);
 }
 
@@ -839,6 +845,9 @@ TEST(NodeConfigTest, TrainingGossipCoordinatorDefaultsWhenAbsent) {
   EXPECT_EQ(c.coordinator.bandwidth_change, 0.2);
   EXPECT_EQ(c.coordinator.start_grace, 5000ms);
   EXPECT_EQ(c.coordinator.bandwidth_interval, 1000ms);
+  EXPECT_EQ(c.coordinator.start_workers, 0u);
+  EXPECT_EQ(c.coordinator.failure_rounds, 5u);
+  EXPECT_EQ(c.training.shards, 0u);
   // Empty tables are the same as absent ones.
   NodeConfig empty_tables = parse(make_config({}, "[training]\n[gossip]\n[coordinator]\n"));
   expect_same_training(empty_tables, c);
@@ -878,6 +887,9 @@ TEST(NodeConfigTest, ParsesEveryTrainingGossipCoordinatorKey) {
   expected.coordinator.bandwidth_change = 0.35;
   expected.coordinator.start_grace = 100ms;
   expected.coordinator.bandwidth_interval = 250ms;
+  expected.coordinator.start_workers = 8;
+  expected.coordinator.failure_rounds = 9;
+  expected.training.shards = 12;
   expect_same_training(c, expected);
   expect_same(c, expected);
 }

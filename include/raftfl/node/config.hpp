@@ -92,6 +92,7 @@ struct CoordinatorConfig {
   int history_rounds = 5;            // T
   double bandwidth_change = 0.2;     // relative change of a cell worth committing
   std::chrono::milliseconds start_grace{5000};  // wait for workers to connect before round 1
+  std::size_t start_workers = 0;  // round 1 also waits (start_grace at most) for this many workers
   std::chrono::milliseconds bandwidth_interval{1000};
   // A worker whose reports fall this many rounds (past rounds_ahead) behind the furthest
   // one is marked failed in the control log, as is one silent for raft.failure_timeout_ms;
