@@ -56,6 +56,10 @@ class WorkerAndCoordinator final : public TrainingRoles {
       w.field("final_accuracy", s.final_accuracy).field("peer_timeouts", s.peer_timeouts);
       w.field("exchange_errors", s.exchange_errors).field("bytes_sent", s.bytes_sent);
       w.field("bytes_received", s.bytes_received).field("done", s.done).field("failed", s.failed);
+      w.field("restarts", s.restarts).field("last_failure", s.last_failure);
+      w.key("shards").begin_array();
+      for (auto shard : s.shards) w.value(static_cast<std::uint64_t>(shard));
+      w.end_array();
       w.end_object();
       w.key("coordinator");
       coordinator.write_status(w);

@@ -62,6 +62,13 @@ std::uint32_t configured_shards(const NodeConfig& c) {
   return c.training.shards != 0 ? c.training.shards : static_cast<std::uint32_t>(c.peers.size() + 1);
 }
 
+// The supervisor's restarts of a failed round loop: the first pause, its ceiling, and how
+// many failures within the window stop the process.
+constexpr std::chrono::milliseconds kFirstBackoff{500};
+constexpr std::chrono::milliseconds kMaxBackoff{8000};
+constexpr std::size_t kMaxFailures = 5;
+constexpr std::chrono::minutes kFailureWindow{5};
+
 // How often a worker that is not yet one of the control state's workers asks again.
 constexpr auto kAdmissionRetry = std::chrono::seconds(1);
 
@@ -168,11 +175,49 @@ bool Worker::refresh_shards() {
 }
 
 void Worker::start() {
-  asio::co_spawn(io_, run(), [this](std::exception_ptr error) {
+  asio::co_spawn(io_, supervise(), [this](std::exception_ptr error) {
     if (!error) return;
     status_.failed = true;
     common::log_failure("worker", "stopped", error);
   });
+}
+
+asio::awaitable<void> Worker::supervise() {
+  // A failed round loop (a checkpoint that cannot be written, a refused model that threw
+  // past its handler) is started again after a pause that doubles each time; it rejoins
+  // at the cluster's round and takes a peer's model, so a half-done round leaves nothing
+  // behind. Failing again and again is no passing trouble: the process then exits 1 for
+  // its supervisor (systemd) to restart it from its durable state.
+  auto backoff = kFirstBackoff;
+  std::deque<Clock::time_point> failures;
+  for (;;) {
+    std::exception_ptr error;
+    try {
+      co_await run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (!error || stopping_) co_return;
+    const auto now = Clock::now();
+    failures.push_back(now);
+    while (now - failures.front() > kFailureWindow) failures.pop_front();
+    ++status_.restarts;
+    status_.last_failure = common::describe(error);
+    if (failures.size() >= kMaxFailures) {
+      status_.failed = true;
+      common::exit_on_failure("worker",
+                              "failed " + std::to_string(failures.size()) + " times within " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kFailureWindow).count()) +
+                                  " s; stopping the node",
+                              error);
+    }
+    log::line(log::Level::kWarn, "worker",
+              "failed: " + status_.last_failure + "; restarting in " + std::to_string(backoff.count()) + " ms (failure " +
+                  std::to_string(failures.size()) + " of " + std::to_string(kMaxFailures) + " allowed)");
+    wake_.expires_after(backoff);
+    co_await wake_.async_wait(kAwait);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
 }
 
 void Worker::stop() {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "raftfl/gossip/exchange.hpp"
@@ -39,6 +40,8 @@ struct WorkerStatus {
   std::uint64_t bytes_received = 0;
   bool done = false;
   bool failed = false;
+  std::uint64_t restarts = 0;  // round loops the supervisor started again after a failure
+  std::string last_failure;
 };
 
 // The worker role (docs/ARCHITECTURE.md, "A round", step 2): for each round the control log plans,
@@ -76,6 +79,8 @@ class Worker {
 
   using Clock = std::chrono::steady_clock;
 
+  // run() again after a failure, with backoff; exits the process after repeated failure.
+  asio::awaitable<void> supervise();
   // The round loop, in the steps of one round.
   asio::awaitable<void> run();
   // Until the control log is applied as far as the leader has committed.
