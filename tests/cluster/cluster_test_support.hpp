@@ -28,6 +28,17 @@
 
 namespace raftfl::app::testing {
 
+// Polls `pred` every 100 ms until it holds (true) or `limit` passes (false).
+template <typename Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 inline std::filesystem::path test_dir(const std::string& prefix) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   auto dir = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(::getpid())) /

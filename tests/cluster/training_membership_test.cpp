@@ -73,16 +73,6 @@ bool lists_fresh(const nlohmann::json& t, std::uint64_t id) {
   return false;
 }
 
-template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return false;
-}
-
 TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAndAPeersModel) {
   LocalClusterOptions o;
   o.nodes = 5;
@@ -112,7 +102,7 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
   ASSERT_NE(leader, 0u) << logs(c);
 
   // Five shards over four workers: added in id order, node 1 keeps 0 and 4.
-  ASSERT_TRUE(wait_until([&] { return last_round(c, leader) >= 5; }, 60s)) << logs(c);
+  ASSERT_TRUE(testing::wait_until([&] { return last_round(c, leader) >= 5; }, 60s)) << logs(c);
   for (std::uint64_t id = 1; id <= 4; ++id) {
     const auto m = control_member(c, leader, id);
     ASSERT_TRUE(m);
@@ -124,7 +114,7 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
   const std::uint64_t victim = leader == 4 ? 3 : 4;
   c.kill(victim, SIGSTOP);
   const auto stopped_at = Clock::now();
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto m = control_member(c, leader, victim);
         return m && m->at("failed").get<bool>();
@@ -135,9 +125,9 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
   const auto marked_round = last_round(c, leader);
   std::cout << "node " << victim << " marked failed " << marked_after.count() << " ms after SIGSTOP (round "
             << marked_round << ")\n";
-  ASSERT_TRUE(wait_until([&] { return last_round(c, leader) >= marked_round + 3; }, 30s)) << logs(c);
+  ASSERT_TRUE(testing::wait_until([&] { return last_round(c, leader) >= marked_round + 3; }, 30s)) << logs(c);
   c.kill(victim, SIGCONT);
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto m = control_member(c, leader, victim);
         return m && !m->at("failed").get<bool>();
@@ -148,7 +138,7 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
 
   // A node that joins the running cluster becomes a worker: the richest gives it a shard.
   c.start(kJoiner, {"--join", c.config(leader).admin.to_string()});
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto m = control_member(c, leader, kJoiner);
         return m && !m->at("shards").empty();
@@ -160,7 +150,7 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
             std::vector<std::uint32_t>{4});
 
   // Everyone finishes.
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         for (std::uint64_t id = 1; id <= kJoiner; ++id) {
           const auto s = c.status(id, 1s);
@@ -210,7 +200,7 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
   ASSERT_TRUE(exited);
   EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 0);
   const auto new_leader = c.wait_for_leader(10s);
-  ASSERT_TRUE(wait_until([&] { return !control_member(c, new_leader, kJoiner); }, 20s))
+  ASSERT_TRUE(testing::wait_until([&] { return !control_member(c, new_leader, kJoiner); }, 20s))
       << "the joiner stayed a worker after leaving\n"
       << logs(c);
   const auto one = control_member(c, new_leader, 1);

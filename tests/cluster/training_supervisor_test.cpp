@@ -22,19 +22,8 @@ namespace raftfl::app {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kRounds = 40;
-
-template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return false;
-}
 
 std::optional<nlohmann::json> worker_of(LocalCluster& c, std::uint64_t id) {
   const auto s = c.status(id, 1s);
@@ -63,7 +52,7 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
   LocalCluster c(o);
   c.start_all();
   ASSERT_NE(c.wait_for_leader(20s), 0u) << testing::log_of(c);
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto w = worker_of(c, 2);
         return w && (*w)["rounds_done"].get<std::uint64_t>() >= 3;
@@ -75,7 +64,7 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
   const auto blocker = [&](std::uint64_t id) { return c.config(id).data_dir / "model.ckpt.tmp"; };
   std::filesystem::create_directory(blocker(2));
   std::filesystem::create_directory(blocker(3));
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto w = worker_of(c, 2);
         return w && (*w)["restarts"].get<std::uint64_t>() >= 1;
@@ -96,7 +85,7 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
   EXPECT_NE(log.find("restarting in 500 ms (failure 1 of 5 allowed)"), std::string::npos) << log;
 
   // Node 2 trains on to the end with node 1.
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto w = worker_of(c, 2);
         return w && (*w)["done"].get<bool>();
