@@ -42,16 +42,6 @@ void MembershipManager::stop() {
   timer_.cancel();
 }
 
-const char* to_string(MemberHealth health) {
-  switch (health) {
-    case MemberHealth::kSelf: return "self";
-    case MemberHealth::kHealthy: return "healthy";
-    case MemberHealth::kBehind: return "behind";
-    case MemberHealth::kFailed: return "failed";
-  }
-  return "?";
-}
-
 MemberHealth member_health(const RaftDriver& node, raft::NodeId member, Clock::time_point now,
                            Clock::time_point heard_since) {
   if (member == node.config().id) return MemberHealth::kSelf;
@@ -88,26 +78,12 @@ std::optional<raft::ConfChange> MembershipManager::next_change(Clock::time_point
   const raft::Configuration& config = node_.raft().config();
   // Followers send joiners to the leader's admin endpoint: every member must know it.
   if (auto announce = own_context()) return announce;
-  const auto target = static_cast<std::size_t>(node_.config().target_voters);
-  std::optional<raft::NodeId> failed;
-  for (raft::NodeId v : config.voters) {
-    if (health(v, now) == MemberHealth::kFailed) failed = v;
-  }
-  if (failed && config.voters.size() > target) return raft::ConfChange{raft::ConfChangeType::kDemoteVoter, *failed, ""};
-  if (!failed && config.voters.size() >= target) return std::nullopt;
-  // The most caught-up healthy learner takes a failed voter's place or fills a gap.
-  std::optional<raft::NodeId> best;
-  raft::Index best_match = 0;
-  for (raft::NodeId l : config.learners) {
-    if (health(l, now) != MemberHealth::kHealthy) continue;
-    const raft::Index match = node_.raft().progress(l)->match;
-    if (!best || match > best_match) {
-      best = l;
-      best_match = match;
-    }
-  }
-  if (!best) return std::nullopt;
-  return raft::ConfChange{raft::ConfChangeType::kPromoteLearner, *best, ""};
+  return raft::next_voter_change(
+      config, static_cast<std::size_t>(node_.config().target_voters), [&](raft::NodeId id) { return health(id, now); },
+      [&](raft::NodeId id) {
+        const auto* pr = node_.raft().progress(id);
+        return pr != nullptr ? pr->match : raft::Index{0};
+      });
 }
 
 asio::awaitable<void> MembershipManager::loop() {

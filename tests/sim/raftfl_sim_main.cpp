@@ -110,12 +110,12 @@ int main(int argc, char** argv) {
       "%.1f s, %.1f seeds/s on %u threads; %llu virtual s, %llu events, %llu messages; %llu requests, %llu proposals "
       "(%llu retries), %llu acknowledged, %llu executed, %llu duplicates skipped, %llu reads; %llu elections, %llu crashes "
       "(%llu of fresh leaders), %llu partitions, %llu membership changes, %llu transfers, %llu compactions, %llu "
-      "snapshots installed\n",
+      "snapshots installed; %llu voters lost for good, %llu voter sets regained\n",
       seconds, static_cast<double>(seeds) / seconds, static_cast<unsigned>(threads.size()), (ull)(total.virtual_ms / 1000),
       (ull)total.events, (ull)total.messages, (ull)total.requests, (ull)total.proposals, (ull)total.retries,
       (ull)total.acknowledged, (ull)total.executed, (ull)total.duplicates, (ull)total.reads, (ull)total.elections,
       (ull)total.crashes, (ull)total.aimed_crashes, (ull)total.partitions, (ull)total.conf_changes, (ull)total.transfers,
-      (ull)total.compactions, (ull)total.snapshots_installed);
+      (ull)total.compactions, (ull)total.snapshots_installed, (ull)total.voters_lost, (ull)total.voters_replaced);
   std::printf("%llu seeds, %zu violations\n", (unsigned long long)seeds, violations);
   return violations == 0 ? 0 : 1;
 }

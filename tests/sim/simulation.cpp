@@ -15,6 +15,7 @@
 #include <array>
 
 #include "raftfl/raft/raft.hpp"
+#include "raftfl/raft/voter_policy.hpp"
 #include "state_machine.hpp"
 
 namespace raftfl::sim {
@@ -98,7 +99,7 @@ struct Client {
   std::int64_t retry_at = 0;
 };
 
-enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart, kWriteDone };
+enum class EventKind { kTick, kDeliver, kNemesis, kClient, kRestart, kWriteDone, kPolicy };
 
 struct Event {
   std::int64_t time;
@@ -153,6 +154,10 @@ class Simulation {
   void answer(Node& node, ClientOp op);
   void nemesis_step();
   void heal();
+  // The voter policy at the current leader, as a node's MembershipManager runs it.
+  void policy_step();
+  // Crash a voter for good and check that the policy brings the voter set back.
+  void replace_lost_voter();
   Node* current_leader();
   std::vector<NodeId> members();
   std::string describe_members();
@@ -212,7 +217,16 @@ class Simulation {
   bool sabotaged_ = false;
   // Per node: compact once this many entries are applied past the snapshot.
   std::map<NodeId, Index> compact_every_;
+  // (receiver, sender) -> when a message from sender was last delivered: what a leader
+  // judges a member's health by.
+  std::map<std::pair<NodeId, NodeId>, std::int64_t> last_heard_;
+  std::int64_t policy_since_ = 0;  // silence counts from here at the earliest
+  bool policy_on_ = false;
 };
+
+constexpr std::int64_t kFailureTimeoutMs = 1000;
+constexpr std::int64_t kPolicyEveryMs = 100;
+constexpr Index kCaughtUpLag = 64;
 
 raft::Options Simulation::raft_options(NodeId id) {
   raft::Options o;
@@ -810,6 +824,93 @@ void Simulation::nemesis_step() {
   }
 }
 
+void Simulation::policy_step() {
+  Node* leader = current_leader();
+  if (!leader) return;
+  const NodeId self = leader->id;
+  const raft::Configuration& config = leader->raft->config();
+  const Index last = leader->raft->log().last_index();
+  const auto health = [&](NodeId id) {
+    if (id == self) return raft::MemberHealth::kSelf;
+    auto it = last_heard_.find({self, id});
+    const std::int64_t heard = std::max(it == last_heard_.end() ? std::int64_t{0} : it->second, policy_since_);
+    if (now_ - heard >= kFailureTimeoutMs) return raft::MemberHealth::kFailed;
+    const auto* pr = leader->raft->progress(id);
+    if (pr == nullptr || pr->match + kCaughtUpLag < last) return raft::MemberHealth::kBehind;
+    return raft::MemberHealth::kHealthy;
+  };
+  const auto match = [&](NodeId id) {
+    const auto* pr = leader->raft->progress(id);
+    return pr != nullptr ? pr->match : Index{0};
+  };
+  auto change = raft::next_voter_change(config, static_cast<std::size_t>(options_.voters), health, match);
+  // The replacement phase needs a learner in reserve: one joins when there is none.
+  if (!change && config.learners.empty()) change = raft::ConfChange{raft::ConfChangeType::kAddLearner, next_node_id_, {}};
+  if (!change || !leader->raft->propose_conf_change(*change).ok()) return;
+  if (change->type == raft::ConfChangeType::kAddLearner) add_node(next_node_id_++, nullptr);
+  ++stats_.conf_changes;
+  trace("leader %llu's voter policy: change %d of node %llu", (unsigned long long)self, static_cast<int>(change->type),
+        (unsigned long long)change->node);
+  drive(*leader);
+}
+
+void Simulation::replace_lost_voter() {
+  policy_on_ = true;
+  policy_since_ = now_;
+  schedule(now_ + kPolicyEveryMs, EventKind::kPolicy);
+  const auto up_voters = [&](const raft::Configuration& c) {
+    std::size_t n = 0;
+    for (NodeId v : c.voters) n += nodes_.count(v) && nodes_[v].up ? 1 : 0;
+    return n;
+  };
+  const auto target = static_cast<std::size_t>(options_.voters);
+  // A learner to take the lost voter's place, caught up, and the voter set at its target
+  // (policy_step adds the learner).
+  const bool ready = run_until(now_ + options_.replace_ms, [&] {
+    Node* l = current_leader();
+    if (!l) return false;
+    const raft::Configuration& c = l->raft->config();
+    if (c.learners.empty() || c.voters.size() < target || up_voters(c) != c.voters.size()) return false;
+    for (NodeId id : c.learners)
+      if (nodes_.count(id) && nodes_[id].up && nodes_[id].sm.applied + kCaughtUpLag >= l->raft->log().committed())
+        return true;
+    return false;
+  });
+  if (failed_) return;
+  if (!ready) {
+    checker_.on_liveness_failure("the voter policy did not reach " + std::to_string(target) +
+                                 " voters and a caught-up learner within " + std::to_string(options_.replace_ms) +
+                                 " ms" + describe_members());
+    return;
+  }
+  Node* leader = current_leader();
+  const raft::Configuration before = leader->raft->config();
+  // A voter that does not lead, most of the time; the leader itself otherwise.
+  std::vector<NodeId> others;
+  for (NodeId v : before.voters)
+    if (v != leader->id) others.push_back(v);
+  const NodeId victim = others.empty() || chance(0.3) ? leader->id : others[random(0, others.size() - 1)];
+  crash(nodes_[victim]);  // never restarted: heal() is over
+  ++stats_.voters_lost;
+  trace("node %llu is lost for good", (unsigned long long)victim);
+  const std::size_t wanted = target;  // more voters than the target: the failed one is demoted, none promoted
+  const bool replaced = run_until(now_ + options_.replace_ms, [&] {
+    Node* l = current_leader();
+    if (!l) return false;
+    const raft::Configuration& c = l->raft->config();
+    return !c.is_voter(victim) && c.voters.size() >= wanted && up_voters(c) == c.voters.size() &&
+           l->raft->log().committed() == l->raft->log().last_index();
+  });
+  if (failed_) return;
+  if (!replaced) {
+    checker_.on_liveness_failure("node " + std::to_string(victim) + ", a voter lost for good, was not replaced within " +
+                                 std::to_string(options_.replace_ms) + " ms" + describe_members());
+    return;
+  }
+  ++stats_.voters_replaced;
+  policy_on_ = false;
+}
+
 void Simulation::heal() {
   nemesis_on_ = false;
   blocked_.clear();
@@ -840,6 +941,7 @@ void Simulation::handle(Event& e) {
       break;
     case EventKind::kDeliver:
       if (!node || !node->up || !link_up(e.message.from, e.message.to)) return;
+      last_heard_[{e.message.to, e.message.from}] = now_;
       node->raft->step(e.message);
       break;
     case EventKind::kRestart:
@@ -859,6 +961,12 @@ void Simulation::handle(Event& e) {
       return;
     case EventKind::kNemesis:
       nemesis_step();
+      check_after_event(nullptr);
+      return;
+    case EventKind::kPolicy:
+      if (!policy_on_) return;
+      policy_step();
+      schedule(now_ + kPolicyEveryMs, EventKind::kPolicy);
       check_after_event(nullptr);
       return;
   }
@@ -948,6 +1056,8 @@ SimResult Simulation::run() {
       checker_.check_final(executed);
     }
   }
+  // Fewer than three voters cannot lose one and keep a majority: nothing to regain.
+  if (!failed_ && checker_.ok() && options_.replace_voter && options_.voters >= 3) replace_lost_voter();
   for (auto& [id, n] : nodes_) stats_.executed = std::max<std::uint64_t>(stats_.executed, n.sm.executed.size());
   stats_.virtual_ms = now_;
   return SimResult{checker_.violations(), stats_, checker_.counts()};
@@ -970,6 +1080,8 @@ SimStats& SimStats::operator+=(const SimStats& o) {
   aimed_crashes += o.aimed_crashes;
   partitions += o.partitions;
   conf_changes += o.conf_changes;
+  voters_lost += o.voters_lost;
+  voters_replaced += o.voters_replaced;
   transfers += o.transfers;
   snapshots_installed += o.snapshots_installed;
   compactions += o.compactions;

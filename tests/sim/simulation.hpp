@@ -29,6 +29,11 @@ struct SimOptions {
   std::int64_t converge_ms = 6000;  // then: every member applied everything within this
   std::size_t entry_bytes = 64;
   bool trace = false;  // print every event (for replaying one seed)
+  // After convergence, with 3 voters or more: the leader runs the voter policy
+  // (raft/voter_policy.hpp) with a failure timeout, keeping `voters` voters and a learner
+  // in reserve; a voter is crashed for good, and a full voter set must return.
+  bool replace_voter = true;
+  std::int64_t replace_ms = 10000;
   Sabotage sabotage = Sabotage::kNone;
 };
 
@@ -47,6 +52,8 @@ struct SimStats {
   std::uint64_t aimed_crashes = 0;  // of a fresh leader before its first persist
   std::uint64_t partitions = 0;
   std::uint64_t conf_changes = 0;
+  std::uint64_t voters_lost = 0;      // crashed for good in the replacement phase
+  std::uint64_t voters_replaced = 0;  // ...and a full voter set regained
   std::uint64_t transfers = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t compactions = 0;

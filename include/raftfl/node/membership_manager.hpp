@@ -16,12 +16,12 @@
 #include <optional>
 
 #include "raftfl/node/raft_driver.hpp"
+#include "raftfl/raft/voter_policy.hpp"
 
 namespace raftfl::node {
 
 // How the leader judges a member; `status` shows it and the policy acts on it.
-enum class MemberHealth { kSelf, kHealthy, kBehind, kFailed };
-const char* to_string(MemberHealth health);
+using raft::MemberHealth;
 
 // Failed: no Raft message from `member` within raft.failure_timeout_ms (0: never failed),
 // its silence counted from `heard_since` at the earliest. Behind: its log is more than 64
