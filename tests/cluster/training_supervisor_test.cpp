@@ -51,13 +51,14 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
   };
   LocalCluster c(o);
   c.start_all();
-  ASSERT_NE(c.wait_for_leader(20s), 0u) << testing::log_of(c);
+  // Sanitized LibTorch processes take tens of seconds to start while other tests run.
+  ASSERT_NE(c.wait_for_leader(120s), 0u) << testing::log_of(c);
   ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto w = worker_of(c, 2);
         return w && (*w)["rounds_done"].get<std::uint64_t>() >= 3;
       },
-      60s))
+      120s))
       << testing::log_of(c);
 
   // Node 2's next checkpoint fails once; node 3's fails for good.
