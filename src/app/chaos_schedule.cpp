@@ -65,32 +65,21 @@ std::vector<ChaosEvent> chaos_schedule(std::uint64_t seed, const ChaosShape& sha
 }
 
 std::string describe(const ChaosEvent& e) {
-  char line[160];
-  const auto round = static_cast<unsigned long long>(e.after_round);
+  const std::string after = "after round " + std::to_string(e.after_round) + ": ";
+  const std::string restart = ", restart it " + std::to_string(e.rounds) + " rounds later";
   switch (e.kind) {
-    case ChaosKind::kKillLeader:
-      std::snprintf(line, sizeof(line), "after round %llu: SIGKILL the leader, restart it %llu rounds later", round,
-                    static_cast<unsigned long long>(e.rounds));
-      break;
-    case ChaosKind::kKillVoter:
-      std::snprintf(line, sizeof(line), "after round %llu: SIGKILL a voter that does not lead, restart it %llu rounds later",
-                    round, static_cast<unsigned long long>(e.rounds));
-      break;
-    case ChaosKind::kKillLearner:
-      std::snprintf(line, sizeof(line), "after round %llu: SIGKILL a learner, restart it %llu rounds later", round,
-                    static_cast<unsigned long long>(e.rounds));
-      break;
-    case ChaosKind::kPause:
-      std::snprintf(line, sizeof(line), "after round %llu: SIGSTOP a node that does not lead for %.1f s", round, e.seconds);
-      break;
-    case ChaosKind::kJoin:
-      std::snprintf(line, sizeof(line), "after round %llu: node %llu joins", round, static_cast<unsigned long long>(e.node));
-      break;
-    case ChaosKind::kLeave:
-      std::snprintf(line, sizeof(line), "after round %llu: a learner leaves (SIGTERM)", round);
-      break;
+    case ChaosKind::kKillLeader: return after + "SIGKILL the leader" + restart;
+    case ChaosKind::kKillVoter: return after + "SIGKILL a voter that does not lead" + restart;
+    case ChaosKind::kKillLearner: return after + "SIGKILL a learner" + restart;
+    case ChaosKind::kPause: {
+      char seconds[32];
+      std::snprintf(seconds, sizeof(seconds), "%.1f s", e.seconds);
+      return after + "SIGSTOP a node that does not lead for " + seconds;
+    }
+    case ChaosKind::kJoin: return after + "node " + std::to_string(e.node) + " joins";
+    case ChaosKind::kLeave: return after + "a learner leaves (SIGTERM)";
   }
-  return line;
+  return after + "?";
 }
 
 }  // namespace raftfl::app

@@ -352,10 +352,7 @@ class DemoRun {
     std::fflush(stdout);
     cluster_.kill(leader, SIGKILL);
     killed_.push_back(leader);
-    // Its counters start again from 0 if it comes back: keep what it had sent.
-    if (last_status_[leader].contains("worker"))
-      bytes_before_kill_ += last_status_[leader]["worker"]["bytes_sent"].get<double>();
-    last_status_.erase(leader);
+    keep_bytes_of(leader);
     killed_at_ = Clock::now();
     return true;
   }

@@ -107,9 +107,7 @@ asio::awaitable<bool> Coordinator::sync_members() {
   for (const auto& p : config_.peers) configured.emplace_back(p.id, p.address.to_string());
   std::sort(configured.begin(), configured.end());
   if (control.data().shard_count == 0) {
-    const auto shards = config_.training.shards != 0 ? config_.training.shards
-                                                     : static_cast<std::uint32_t>(configured.size());
-    const control::Command plan = control::DataPlan{shards};
+    const control::Command plan = control::DataPlan{config_.shard_count()};
     co_await node_.propose_control(plan);
     co_return true;
   }

@@ -14,9 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr auto kCheckEvery = std::chrono::milliseconds(100);
-// A learner whose log is this close to the leader's is caught up: promoted, it does not
-// hold back commits while it fetches the rest.
-constexpr raft::Index kCaughtUpLag = 64;
 
 const char* verb(raft::ConfChangeType type) {
   switch (type) {
@@ -45,12 +42,12 @@ void MembershipManager::stop() {
 MemberHealth member_health(const RaftDriver& node, raft::NodeId member, Clock::time_point now,
                            Clock::time_point heard_since) {
   if (member == node.config().id) return MemberHealth::kSelf;
-  const auto timeout = node.config().failure_timeout;
   const auto heard = std::max(node.last_heard(member).value_or(heard_since), heard_since);
-  if (timeout.count() > 0 && now - heard >= timeout) return MemberHealth::kFailed;
   const auto* pr = node.raft().progress(member);
-  if (pr == nullptr || pr->match + kCaughtUpLag < node.raft().log().last_index()) return MemberHealth::kBehind;
-  return MemberHealth::kHealthy;
+  return raft::judge_member(std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count(),
+                            node.config().failure_timeout.count(),
+                            pr != nullptr ? std::optional<raft::Index>(pr->match) : std::nullopt,
+                            node.raft().log().last_index());
 }
 
 MemberHealth MembershipManager::health(raft::NodeId id, Clock::time_point now) const {

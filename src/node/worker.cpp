@@ -57,11 +57,6 @@ train::ImageSet first_images(train::ImageSet set, std::size_t count) {
   return set;
 }
 
-// The shard count this node's file implies; the control log's DataPlan decides.
-std::uint32_t configured_shards(const NodeConfig& c) {
-  return c.training.shards != 0 ? c.training.shards : static_cast<std::uint32_t>(c.peers.size() + 1);
-}
-
 // The supervisor's restarts of a failed round loop: the first pause, its ceiling, and how
 // many failures within the window stop the process.
 constexpr std::chrono::milliseconds kFirstBackoff{500};
@@ -111,7 +106,7 @@ Worker::Worker(asio::io_context& io, RaftDriver& node, const NodeConfig& config)
   const auto& t = config_.training;
   // Cut now for the count this file implies, so that an impossible partition is a
   // configuration error at start; cut again if the control log says otherwise.
-  partition(configured_shards(config_));
+  partition(config_.shard_count());
   train::set_threads(t.threads);
   pool_ = std::make_unique<train::TrainingPool>(1, "train");
   wake_.expires_at(Clock::time_point::max());
@@ -304,13 +299,16 @@ void Worker::flush_reports() {
     // A joining announcement is not resent: to a new coordinator it would say once more
     // that this worker's model is stale.
     if (report.joining && sent_to != raft::kNoNode) continue;
-    if (leader == config_.id) {
-      if (local_report_) local_report_(report);
-    } else if (!node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, report))) {
-      continue;
-    }
-    sent_to = leader;
+    if (deliver_report(report, leader)) sent_to = leader;
   }
+}
+
+bool Worker::deliver_report(const gossip::RoundReport& report, raft::NodeId leader) {
+  if (leader == raft::kNoNode) return false;
+  if (leader != config_.id)
+    return node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, report));
+  if (local_report_) local_report_(report);
+  return true;
 }
 
 asio::awaitable<bool> Worker::await_admission() {
@@ -324,12 +322,7 @@ asio::awaitable<bool> Worker::await_admission() {
     if (now >= next_ask) {
       gossip::RoundReport ask;
       ask.joining = true;
-      const auto leader = node_.leader();
-      if (leader == config_.id) {
-        if (local_report_) local_report_(ask);
-      } else if (leader != raft::kNoNode) {
-        node_.send_message(leader, wire::encode_round_report(config_.cluster_id, config_.id, leader, ask));
-      }
+      deliver_report(ask, node_.leader());
       next_ask = now + kAdmissionRetry;
     }
     if (now >= next_note) {

@@ -125,6 +125,9 @@ class Worker {
   void send_report(const gossip::RoundReport& report);
   // Sends each recent report to the current leader if it has not had it.
   void flush_reports();
+  // To the coordinator on `leader` (this node's own, or over the transport); false when
+  // there is none or the transport refused it.
+  bool deliver_report(const gossip::RoundReport& report, raft::NodeId leader);
   // The model and the round it completed (checkpoint.hpp).
   void save_checkpoint(std::uint64_t round) const;
   // The round of the checkpoint loaded into the model, 0 when there is none.

@@ -12,6 +12,13 @@ const char* to_string(MemberHealth health) {
   return "?";
 }
 
+MemberHealth judge_member(std::int64_t silent_ms, std::int64_t failure_timeout_ms, std::optional<Index> match,
+                          Index leader_last) {
+  if (failure_timeout_ms > 0 && silent_ms >= failure_timeout_ms) return MemberHealth::kFailed;
+  if (!match || *match + kCaughtUpLag < leader_last) return MemberHealth::kBehind;
+  return MemberHealth::kHealthy;
+}
+
 std::optional<ConfChange> next_voter_change(const Configuration& config, std::size_t target,
                                             const std::function<MemberHealth(NodeId)>& health,
                                             const std::function<Index(NodeId)>& match) {

@@ -21,6 +21,7 @@
 #include "admin_client.hpp"
 #include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
+#include "training_test_support.hpp"
 
 namespace raftfl::app {
 namespace {
@@ -83,18 +84,10 @@ TEST(TrainingMembership, AStoppedWorkerIsLeftOutAndReadmittedAJoinerGetsAShardAn
     if (c.id == kJoiner) c.peers.clear();
     else std::erase_if(c.peers, [](const node::PeerConfig& p) { return p.id == kJoiner; });
     c.failure_timeout = 1000ms;
-    c.training.enabled = true;
-    c.training.dataset_dir = RAFTFL_FASHION_MNIST_DIR;
-    c.training.model = node::ModelKind::kMlp;
-    c.training.rounds = kRounds;
-    c.training.local_steps = 16;
-    c.training.train_subset = 8000;
+    testing::train_small_mlp(c, kRounds, 16);
     c.training.dirichlet_alpha = 1.0;
-    c.training.eval_every = 0;
     c.training.shards = kShards;
     c.gossip.density = 0.25;
-    c.gossip.exchange_timeout = 3s;
-    c.coordinator.start_grace = 3s;
   };
   LocalCluster c(o);
   for (std::uint64_t id = 1; id <= 4; ++id) c.start(id);

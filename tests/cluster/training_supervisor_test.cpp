@@ -17,6 +17,7 @@
 
 #include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
+#include "training_test_support.hpp"
 
 namespace raftfl::app {
 namespace {
@@ -38,16 +39,8 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
   o.binary = RAFTFL_BINARY;
   o.storage = node::StorageKind::kDisk;
   o.customize = [](node::NodeConfig& c) {
-    c.training.enabled = true;
-    c.training.dataset_dir = RAFTFL_FASHION_MNIST_DIR;
-    c.training.model = node::ModelKind::kMlp;
-    c.training.rounds = kRounds;
-    c.training.local_steps = 16;
-    c.training.train_subset = 8000;
-    c.training.eval_every = 0;
+    testing::train_small_mlp(c, kRounds, 16);
     c.training.checkpoint_every = 1;
-    c.gossip.exchange_timeout = 3s;
-    c.coordinator.start_grace = 3s;
   };
   LocalCluster c(o);
   c.start_all();

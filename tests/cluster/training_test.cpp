@@ -21,6 +21,7 @@
 #include "admin_client.hpp"
 #include "cluster_test_support.hpp"
 #include "local_cluster.hpp"
+#include "training_test_support.hpp"
 
 namespace raftfl::app {
 namespace {
@@ -56,20 +57,12 @@ TEST(Training, FourNodesSurviveTheLeaderAndAgreeOnEveryRound) {
   o.binary = RAFTFL_BINARY;
   o.storage = node::StorageKind::kDisk;
   o.customize = [](node::NodeConfig& c) {
-    c.training.enabled = true;
-    c.training.dataset_dir = RAFTFL_FASHION_MNIST_DIR;
-    c.training.model = node::ModelKind::kMlp;
-    c.training.rounds = kRounds;
-    c.training.local_steps = 8;
+    testing::train_small_mlp(c, kRounds, 8);
     c.training.batch_size = 32;
     c.training.learning_rate = 0.05;
-    c.training.train_subset = 8000;
     c.training.dirichlet_alpha = 1.0;
-    c.training.eval_every = 0;
     c.gossip.sparsifier = node::SparsifierKind::kRandomK;
     c.gossip.density = 0.25;
-    c.gossip.exchange_timeout = 3s;
-    c.coordinator.start_grace = 3s;
   };
   LocalCluster cluster(o);
   cluster.start_all();

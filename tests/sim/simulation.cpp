@@ -226,7 +226,6 @@ class Simulation {
 
 constexpr std::int64_t kFailureTimeoutMs = 1000;
 constexpr std::int64_t kPolicyEveryMs = 100;
-constexpr Index kCaughtUpLag = 64;
 
 raft::Options Simulation::raft_options(NodeId id) {
   raft::Options o;
@@ -834,10 +833,9 @@ void Simulation::policy_step() {
     if (id == self) return raft::MemberHealth::kSelf;
     auto it = last_heard_.find({self, id});
     const std::int64_t heard = std::max(it == last_heard_.end() ? std::int64_t{0} : it->second, policy_since_);
-    if (now_ - heard >= kFailureTimeoutMs) return raft::MemberHealth::kFailed;
     const auto* pr = leader->raft->progress(id);
-    if (pr == nullptr || pr->match + kCaughtUpLag < last) return raft::MemberHealth::kBehind;
-    return raft::MemberHealth::kHealthy;
+    return raft::judge_member(now_ - heard, kFailureTimeoutMs, pr != nullptr ? std::optional<Index>(pr->match) : std::nullopt,
+                              last);
   };
   const auto match = [&](NodeId id) {
     const auto* pr = leader->raft->progress(id);
@@ -872,7 +870,7 @@ void Simulation::replace_lost_voter() {
     const raft::Configuration& c = l->raft->config();
     if (c.learners.empty() || c.voters.size() < target || up_voters(c) != c.voters.size()) return false;
     for (NodeId id : c.learners)
-      if (nodes_.count(id) && nodes_[id].up && nodes_[id].sm.applied + kCaughtUpLag >= l->raft->log().committed())
+      if (nodes_.count(id) && nodes_[id].up && nodes_[id].sm.applied + raft::kCaughtUpLag >= l->raft->log().committed())
         return true;
     return false;
   });

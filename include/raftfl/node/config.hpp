@@ -153,6 +153,10 @@ struct NodeConfig {
   // that nodes started together, or a node restarted, do not draw the same election
   // timeouts.
   raft::Options raft_options() const;
+  // The parts the training set is cut into: training.shards, or one per node of this file.
+  std::uint32_t shard_count() const {
+    return training.shards != 0 ? training.shards : static_cast<std::uint32_t>(peers.size() + 1);
+  }
 
   bool operator==(const NodeConfig&) const = default;
 };

@@ -7,6 +7,7 @@
 // change at a time; pure, so that the node and the simulator run the same rules.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 
@@ -18,6 +19,16 @@ namespace raftfl::raft {
 // How the leader judges a member.
 enum class MemberHealth { kSelf, kHealthy, kBehind, kFailed };
 const char* to_string(MemberHealth health);
+
+// A learner whose log is this close to the leader's is caught up: promoted, it does not
+// hold back commits while it fetches the rest.
+inline constexpr Index kCaughtUpLag = 64;
+
+// Another member's health: failed when silent for `failure_timeout_ms` or longer (0: never
+// failed), behind when the leader tracks no progress for it (`match` empty) or its log is
+// more than kCaughtUpLag entries short of `leader_last`, healthy otherwise.
+MemberHealth judge_member(std::int64_t silent_ms, std::int64_t failure_timeout_ms, std::optional<Index> match,
+                          Index leader_last);
 
 // `health` and `match` (the member's replicated index) are asked of members of `config`.
 std::optional<ConfChange> next_voter_change(const Configuration& config, std::size_t target,
