@@ -30,12 +30,17 @@ struct Snapshot {
   data @1 :Data;
 }
 
-# A piece of a snapshot too large for one message; `offset` is where `data` starts.
+# A piece of a snapshot streamed from the leader (`offset` is where `data` starts), or,
+# with `ack`, the receiver's answer: it holds the snapshot's first `offset` bytes.
+# `checksum` (XXH3-64 of the whole snapshot data) tells two snapshots at one index apart
+# and catches a partial file damaged while the receiver was down.
 struct SnapshotChunk {
   meta @0 :SnapshotMeta;
   totalBytes @1 :UInt64;
   offset @2 :UInt64;
   data @3 :Data;
+  checksum @4 :UInt64;
+  ack @5 :Bool;
 }
 
 enum EntryType {

@@ -40,6 +40,9 @@ constexpr std::int64_t kMinFrameBytes = std::int64_t{64} << 10;
 // Cap'n Proto addresses a message in 32-bit words per segment; a frame far below that
 // limit keeps one message from pinning gigabytes of receive buffer.
 constexpr std::int64_t kMaxFrameBytes = std::int64_t{1} << 30;
+// A snapshot piece carries the snapshot's configuration too; below this the pieces would
+// be mostly header.
+constexpr std::int64_t kMinSnapshotChunkBytes = std::int64_t{4} << 10;
 constexpr std::int64_t kMaxPollBudgetMicros = 1'000'000;
 // CPU_SETSIZE: the largest CPU number that sched_setaffinity's fixed cpu_set_t can name.
 constexpr std::int64_t kMaxCpu = 1023;
@@ -455,6 +458,10 @@ constexpr auto kKeys = std::to_array<Key>({
                                   "bytes queued per peer before sends are refused"),
     integer<&N::reconnect_min>("network", "reconnect_min_ms", 1, kMaxMillis, "first delay before reconnecting to a peer"),
     integer<&N::reconnect_max>("network", "reconnect_max_ms", 1, kMaxMillis, "longest delay between reconnections"),
+    integer<&N::snapshot_chunk_bytes>("network", "snapshot_chunk_bytes", kMinSnapshotChunkBytes, kMaxFrameBytes / 2,
+                                      "snapshot bytes per message when a snapshot is streamed to a follower"),
+    integer<&N::snapshot_bytes_per_second>("network", "snapshot_bytes_per_second", 0, kInt64Max,
+                                           "rate limit of snapshot streaming, all followers together; 0: none"),
 
     integer<&N::tick>("raft", "tick_ms", 1, kMaxTickMillis, "the engine's clock period"),
     integer<&N::election_timeout_min>("raft", "election_timeout_min_ms", 1, kMaxMillis, "shortest election timeout"),
@@ -633,6 +640,11 @@ void check_node(const Reader& r, const NodeConfig& c, IdRule id_rule) {
   }
   if (c.send_queue_bytes < c.max_frame_bytes) {
     r.fail("network.send_queue_bytes", "must be at least network.max_frame_bytes (" + std::to_string(c.max_frame_bytes) + ")");
+  }
+  if (c.snapshot_chunk_bytes > c.max_frame_bytes / 2) {
+    // The other half is room for the piece's header, the cluster's configuration.
+    r.fail("network.snapshot_chunk_bytes",
+           "must be at most half of network.max_frame_bytes (" + std::to_string(c.max_frame_bytes / 2) + ")");
   }
   if (c.reconnect_min > c.reconnect_max) {
     r.fail("network.reconnect_min_ms",

@@ -33,6 +33,10 @@ NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state) {
   s.persisted_entries = driver.persisted_entries();
   s.messages_dropped = driver.messages_dropped();
   s.transport_stats = transport.stats();
+  s.snapshots_sent = driver.snapshot_sender().stats();
+  s.snapshots_sending = driver.snapshot_sender().active();
+  s.snapshots_received = driver.snapshot_receiver().stats();
+  s.snapshot_incoming = driver.snapshot_receiver().incoming();
   auto add = [&](raft::NodeId id, bool voter) {
     MemberStatus m;
     m.id = id;

@@ -2,12 +2,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "raftfl/common/json_writer.hpp"
 #include "raftfl/control/control_state.hpp"
 #include "raftfl/net/transport.hpp"
+#include "raftfl/node/snapshot_receiver.hpp"
+#include "raftfl/node/snapshot_sender.hpp"
 #include "raftfl/raft/types.hpp"
 
 namespace raftfl::node {
@@ -50,6 +53,10 @@ struct NodeStatus {
   std::uint64_t persisted_entries = 0;
   net::TransportStats transport_stats;
   std::vector<MemberStatus> members;
+  SnapshotSender::Stats snapshots_sent;
+  std::uint64_t snapshots_sending = 0;  // transfers running now (leader)
+  SnapshotReceiver::Stats snapshots_received;
+  std::optional<SnapshotReceiver::Incoming> snapshot_incoming;
 };
 
 NodeStatus node_status(const RaftDriver& driver, const ReplicatedState& state);

@@ -32,8 +32,17 @@ std::size_t first_segment_words(const raft::Message& m) {
   };
   std::size_t bytes = 512 + m.entries.size() * 64 + copied(m.context);
   for (const auto& e : m.entries) bytes += copied(e.data);
-  if (m.snapshot) bytes += copied(m.snapshot->data);
   return bytes / sizeof(capnp::word) + 1;
+}
+
+SnapshotSenderOptions snapshot_sender_options(const NodeConfig& config) {
+  SnapshotSenderOptions o;
+  o.chunk_bytes = config.snapshot_chunk_bytes;
+  o.bytes_per_second = config.snapshot_bytes_per_second;
+  // A receiver that went quiet is asked again after a few election timeouts: long enough
+  // not to ask a busy one, short enough that a restarted one resumes within seconds.
+  o.ask_after = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1000), 3 * config.election_timeout_max);
+  return o;
 }
 
 }  // namespace
@@ -74,6 +83,11 @@ RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<
       transport_(std::move(transport)),
       state_(state),
       router_(router),
+      snapshot_sender_(snapshot_sender_options(config_),
+                       [this](raft::NodeId to, raft::Term term, const wire::SnapshotChunk& chunk) {
+                         return send_snapshot_chunk(to, term, chunk);
+                       }),
+      snapshot_receiver_(config_.storage == StorageKind::kDisk ? config_.data_dir : std::filesystem::path()),
       tick_timer_(io),
       ready_wake_(io),
       stopped_wake_(io) {
@@ -105,6 +119,8 @@ RaftDriver::RaftDriver(asio::io_context& io, NodeConfig config, std::unique_ptr<
   raft_ = std::make_unique<raft::Raft>(config_.raft_options(), std::move(persisted));
   router_.route(wire::EnvelopeBody::kRaft,
                 [this](net::NodeId from, capnp::MessageReader& reader) { step(from, reader); });
+  router_.route(wire::EnvelopeBody::kSnapshotChunk,
+                [this](net::NodeId from, capnp::MessageReader& reader) { on_snapshot_chunk(from, reader); });
   ready_wake_.expires_at(Clock::time_point::max());
   stopped_wake_.expires_at(Clock::time_point::max());
 }
@@ -138,9 +154,52 @@ void RaftDriver::step(net::NodeId from, capnp::MessageReader& reader) {
   // The router checked the envelope's addressing.
   raft::Message m = wire::decode_raft_message(reader, nullptr);
   last_heard_[from] = Clock::now();
+  step(m);
+}
+
+void RaftDriver::step(const raft::Message& m) {
   raft_->step(m);
-  if (raft_->dropped_messages() != drops_seen_) log_drop(from);
+  if (raft_->dropped_messages() != drops_seen_) log_drop(m.from);
   notify();
+}
+
+bool RaftDriver::send_snapshot_chunk(raft::NodeId to, raft::Term term, const wire::SnapshotChunk& chunk) {
+  auto builder = std::make_unique<capnp::MallocMessageBuilder>(
+      static_cast<unsigned>((chunk.data.size() + 4096) / sizeof(capnp::word)));
+  wire::encode_snapshot_chunk(chunk, {config_.cluster_id, config_.id, to, term}, *builder);
+  return !stopping_ && transport_->send(to, std::move(builder));
+}
+
+void RaftDriver::on_snapshot_chunk(net::NodeId from, capnp::MessageReader& reader) {
+  wire::EnvelopeHeader header;
+  const auto chunk = wire::decode_snapshot_chunk(reader, &header);
+  const auto now = Clock::now();
+  last_heard_[from] = now;
+  if (chunk.ack) {
+    if (snapshot_sender_.on_ack(from, chunk, now))
+      log::line(log::Level::kInfo, "node",
+                "snapshot at index " + std::to_string(chunk.meta.index) + " (" + std::to_string(chunk.total_bytes) +
+                    " bytes) streamed to node " + std::to_string(from));
+    return;
+  }
+  // A deposed leader still streaming: its snapshot may be one the new leader's log
+  // already went past, and its pieces would replace the new leader's in the file.
+  if (header.term < raft_->term()) return;
+  const auto outcome = snapshot_receiver_.receive(chunk);
+  if (outcome.resumed)
+    log::line(log::Level::kInfo, "node",
+              "resuming the snapshot at index " + std::to_string(chunk.meta.index) + " from node " +
+                  std::to_string(from) + " at byte " + std::to_string(outcome.held) + " of " +
+                  std::to_string(chunk.total_bytes));
+  send_snapshot_chunk(from, raft_->term(), snapshot_acknowledgement(chunk, outcome.held));
+  if (!outcome.snapshot) return;
+  raft::Message m;
+  m.type = raft::MessageType::kSnapshot;
+  m.from = from;
+  m.to = config_.id;
+  m.term = header.term;
+  m.snapshot = outcome.snapshot;
+  step(m);
 }
 
 void RaftDriver::log_drop(net::NodeId from) {
@@ -163,18 +222,25 @@ asio::awaitable<void> RaftDriver::tick_loop() {
     co_await tick_timer_.async_wait(kAwait);
     if (stopping_) break;
     raft_->tick();
+    if (is_leader()) {
+      for (auto peer : snapshot_sender_.tick(Clock::now())) raft_->report_snapshot(peer, false);
+    } else if (snapshot_sender_.active() != 0) {
+      snapshot_sender_.stop_all();
+    }
     notify();
   }
 }
 
 void RaftDriver::send_all(std::vector<raft::Message>& messages) {
   for (auto& m : messages) {
+    if (m.type == raft::MessageType::kSnapshot) {
+      snapshot_sender_.start(m.to, m.term, m.snapshot, Clock::now());
+      continue;
+    }
     auto builder = std::make_unique<wire::RaftMessageBuilder>(static_cast<unsigned>(first_segment_words(m)));
     wire::encode_raft_message(m, config_.cluster_id, *builder);
-    // A refused send is a lost message, which Raft tolerates; a refused snapshot is
-    // reported so that the engine retries it without waiting for a timeout.
-    if (!transport_->send(m.to, std::move(builder)) && m.type == raft::MessageType::kSnapshot)
-      raft_->report_snapshot(m.to, false);
+    // A refused send is a lost message, which Raft tolerates.
+    transport_->send(m.to, std::move(builder));
   }
 }
 

@@ -59,6 +59,19 @@ std::string to_json(const NodeStatus& s, const std::function<void(JsonWriter&)>&
   w.field("connections_refused", s.transport_stats.connections_refused);
   w.field("frames_rejected", s.transport_stats.frames_rejected);
   w.end_object();
+  w.key("snapshot_transfers").begin_object();
+  w.field("sending", s.snapshots_sending).field("sent", s.snapshots_sent.completed);
+  w.field("send_resumed", s.snapshots_sent.resumed).field("send_given_up", s.snapshots_sent.given_up);
+  w.field("chunks_sent", s.snapshots_sent.chunks_sent).field("bytes_sent", s.snapshots_sent.bytes_sent);
+  w.field("received", s.snapshots_received.completed).field("receive_resumed", s.snapshots_received.resumed);
+  w.field("bytes_received", s.snapshots_received.bytes_received).field("damaged", s.snapshots_received.damaged);
+  if (s.snapshot_incoming) {
+    w.key("incoming").begin_object();
+    w.field("index", s.snapshot_incoming->index).field("term", s.snapshot_incoming->term);
+    w.field("held_bytes", s.snapshot_incoming->held).field("total_bytes", s.snapshot_incoming->total_bytes);
+    w.end_object();
+  }
+  w.end_object();
   w.key("members").begin_array();
   for (const auto& m : s.members) {
     w.begin_object();

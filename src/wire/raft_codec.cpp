@@ -51,20 +51,36 @@ std::vector<raft::NodeId> decode_ids(capnp::List<std::uint64_t>::Reader in) {
   return out;
 }
 
-void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out, RaftMessageBuilder* zero_copy) {
-  auto meta = out.initMeta();
-  meta.setIndex(snap.meta.index);
-  meta.setTerm(snap.meta.term);
+void encode_meta(const raft::SnapshotMeta& in, schema::SnapshotMeta::Builder meta) {
+  meta.setIndex(in.index);
+  meta.setTerm(in.term);
   auto config = meta.initConfig();
-  encode_ids(snap.meta.config.voters, config.initVoters(static_cast<unsigned>(snap.meta.config.voters.size())));
-  encode_ids(snap.meta.config.learners, config.initLearners(static_cast<unsigned>(snap.meta.config.learners.size())));
-  auto contexts = config.initContexts(static_cast<unsigned>(snap.meta.config.contexts.size()));
+  encode_ids(in.config.voters, config.initVoters(static_cast<unsigned>(in.config.voters.size())));
+  encode_ids(in.config.learners, config.initLearners(static_cast<unsigned>(in.config.learners.size())));
+  auto contexts = config.initContexts(static_cast<unsigned>(in.config.contexts.size()));
   unsigned i = 0;
-  for (const auto& [node, context] : snap.meta.config.contexts) {
+  for (const auto& [node, context] : in.config.contexts) {
     contexts[i].setNode(node);
     contexts[i].setContext(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(context.data()), context.size()));
     ++i;
   }
+}
+
+raft::SnapshotMeta decode_meta(schema::SnapshotMeta::Reader meta) {
+  raft::SnapshotMeta out;
+  out.index = meta.getIndex();
+  out.term = meta.getTerm();
+  out.config.voters = decode_ids(meta.getConfig().getVoters());
+  out.config.learners = decode_ids(meta.getConfig().getLearners());
+  for (auto c : meta.getConfig().getContexts()) {
+    const auto bytes = c.getContext();
+    out.config.contexts[c.getNode()] = std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  }
+  return out;
+}
+
+void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out, RaftMessageBuilder* zero_copy) {
+  encode_meta(snap.meta, out.initMeta());
   set_payload(
       snap.data, zero_copy, [&](capnp::Data::Reader d) { out.setData(d); },
       [&](capnp::Orphan<capnp::Data>&& o) { out.adoptData(kj::mv(o)); });
@@ -72,15 +88,7 @@ void encode_snapshot(const raft::Snapshot& snap, schema::Snapshot::Builder out, 
 
 std::shared_ptr<const raft::Snapshot> decode_snapshot(schema::Snapshot::Reader in) {
   auto snap = std::make_shared<raft::Snapshot>();
-  auto meta = in.getMeta();
-  snap->meta.index = meta.getIndex();
-  snap->meta.term = meta.getTerm();
-  snap->meta.config.voters = decode_ids(meta.getConfig().getVoters());
-  snap->meta.config.learners = decode_ids(meta.getConfig().getLearners());
-  for (auto c : meta.getConfig().getContexts()) {
-    const auto bytes = c.getContext();
-    snap->meta.config.contexts[c.getNode()] = std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-  }
+  snap->meta = decode_meta(in.getMeta());
   snap->data = payload_of(in.getData());
   return snap;
 }
@@ -165,6 +173,42 @@ raft::Message decode_raft_message(capnp::MessageReader& in, EnvelopeHeader* head
   if (body.hasSnapshot()) m.snapshot = decode_snapshot(body.getSnapshot());
   if (m.type == raft::MessageType::kSnapshot && !m.snapshot) throw DecodeError("snapshot message without a snapshot");
   return m;
+}
+
+void encode_snapshot_chunk(const SnapshotChunk& chunk, const EnvelopeHeader& header, capnp::MessageBuilder& out) {
+  auto env = out.initRoot<schema::Envelope>();
+  env.setClusterId(header.cluster_id);
+  env.setSender(header.sender);
+  env.setReceiver(header.receiver);
+  env.setTerm(header.term);
+  auto body = env.getBody().initSnapshotChunk();
+  encode_meta(chunk.meta, body.initMeta());
+  body.setTotalBytes(chunk.total_bytes);
+  body.setOffset(chunk.offset);
+  body.setChecksum(chunk.checksum);
+  body.setAck(chunk.ack);
+  if (!chunk.data.empty())
+    body.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(chunk.data.data()), chunk.data.size()));
+}
+
+SnapshotChunk decode_snapshot_chunk(capnp::MessageReader& in, EnvelopeHeader* header) {
+  auto env = in.getRoot<schema::Envelope>();
+  if (header) *header = {env.getClusterId(), env.getSender(), env.getReceiver(), env.getTerm()};
+  if (!env.getBody().isSnapshotChunk()) throw DecodeError("envelope does not hold a snapshot chunk");
+  auto body = env.getBody().getSnapshotChunk();
+  SnapshotChunk chunk;
+  chunk.meta = decode_meta(body.getMeta());
+  chunk.total_bytes = body.getTotalBytes();
+  chunk.offset = body.getOffset();
+  chunk.checksum = body.getChecksum();
+  chunk.ack = body.getAck();
+  const auto data = body.getData();
+  chunk.data = std::string_view(reinterpret_cast<const char*>(data.begin()), data.size());
+  if (chunk.offset > chunk.total_bytes || chunk.data.size() > chunk.total_bytes - chunk.offset)
+    throw DecodeError("snapshot chunk [" + std::to_string(chunk.offset) + ", +" + std::to_string(chunk.data.size()) +
+                      ") runs past the snapshot's " + std::to_string(chunk.total_bytes) + " bytes");
+  if (chunk.ack && !chunk.data.empty()) throw DecodeError("snapshot acknowledgement carrying data");
+  return chunk;
 }
 
 kj::Array<capnp::word> to_flat_array(const raft::Message& message, std::uint64_t cluster_id) {

@@ -127,27 +127,91 @@ void kill_during_writes(bool kill_leader) {
 TEST(Cluster, KillingTheLeaderDuringWritesLosesNoAcknowledgedWrite) { kill_during_writes(true); }
 TEST(Cluster, KillingAFollowerDuringWritesLosesNoAcknowledgedWrite) { kill_during_writes(false); }
 
+// Starts the cluster, kills a follower and writes 120 keys ("k<i>" = value_prefix + i)
+// until the leader has compacted its log past where the follower stopped.
+void leave_a_follower_behind_the_compaction_point(LocalCluster& c, const std::string& value_prefix,
+                                                  std::uint64_t* lagging, nlohmann::json* leader_status) {
+  c.start_all();
+  const auto leader = c.wait_for_leader(15s);
+  ASSERT_NE(leader, 0u) << log_of(c);
+  *lagging = leader % 3 + 1;
+  c.kill(*lagging, SIGKILL);
+  for (int i = 0; i < 120; ++i)
+    ASSERT_TRUE(put(c, "k" + std::to_string(i), value_prefix + std::to_string(i))) << log_of(c);
+  const auto status = c.status(c.wait_for_leader(10s));
+  ASSERT_TRUE(status);
+  ASSERT_GT(status->at("snapshot_index").get<std::uint64_t>(), 60u) << "the leader did not compact";
+  *leader_status = *status;
+}
+
 TEST(Cluster, ARestartedNodeBehindTheCompactionPointCatchesUpFromASnapshot) {
   auto o = options(3);
   o.snapshot_every = 20;
   LocalCluster c(o);
-  c.start_all();
-  const auto leader = c.wait_for_leader(15s);
-  ASSERT_NE(leader, 0u) << log_of(c);
-  const auto lagging = leader % 3 + 1;
-  c.kill(lagging, SIGKILL);
-  for (int i = 0; i < 120; ++i) ASSERT_TRUE(put(c, "k" + std::to_string(i), std::to_string(i))) << log_of(c);
-  const auto leader_status = c.status(c.wait_for_leader(10s));
-  ASSERT_TRUE(leader_status);
-  ASSERT_GT(leader_status->at("snapshot_index").get<std::uint64_t>(), 60u) << "the leader did not compact";
+  std::uint64_t lagging = 0;
+  nlohmann::json leader_status;
+  ASSERT_NO_FATAL_FAILURE(leave_a_follower_behind_the_compaction_point(c, "", &lagging, &leader_status));
   c.start(lagging);
   ASSERT_TRUE(converged(c, 30s)) << log_of(c);
   const auto s = c.status(lagging);
   ASSERT_TRUE(s);
   // The node could not have replayed entries the leader no longer holds: it installed a
   // snapshot, and has every key.
-  EXPECT_GE(s->at("snapshot_index").get<std::uint64_t>(), leader_status->at("snapshot_index").get<std::uint64_t>());
+  EXPECT_GE(s->at("snapshot_index").get<std::uint64_t>(), leader_status.at("snapshot_index").get<std::uint64_t>());
   for (int i = 0; i < 120; ++i) EXPECT_EQ(get(c, lagging, "k" + std::to_string(i)), std::to_string(i));
+}
+
+// The state outgrows network.max_frame_bytes (64 KiB here, the state about 1 MiB), so
+// the snapshot can only travel in pieces; the catching-up node is killed half-way and
+// restarted, and must go on from the bytes its data directory kept, not from zero.
+TEST(Cluster, ASnapshotLargerThanTheFrameLimitIsStreamedAndResumedAfterTheReceiverIsKilled) {
+  auto o = options(3);
+  o.snapshot_every = 20;
+  o.customize = [](node::NodeConfig& n) {
+    n.max_frame_bytes = 64 << 10;
+    n.max_bytes_per_message = 32 << 10;
+    n.snapshot_chunk_bytes = 16 << 10;
+    n.snapshot_bytes_per_second = 256 << 10;  // about 4 s for the whole, so that the kill lands half-way
+  };
+  LocalCluster c(o);
+  const std::string value(8 << 10, 'v');
+  std::uint64_t lagging = 0;
+  nlohmann::json leader_status;
+  ASSERT_NO_FATAL_FAILURE(leave_a_follower_behind_the_compaction_point(c, value, &lagging, &leader_status));
+
+  c.start(lagging);
+  std::uint64_t held = 0;
+  std::uint64_t total = 0;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto s = c.status(lagging);
+        if (!s || !s->at("snapshot_transfers").contains("incoming")) return false;
+        held = s->at("snapshot_transfers").at("incoming").at("held_bytes").get<std::uint64_t>();
+        total = s->at("snapshot_transfers").at("incoming").at("total_bytes").get<std::uint64_t>();
+        return held >= total / 4;
+      },
+      30s))
+      << log_of(c);
+  ASSERT_GT(total, 8u * (64 << 10)) << "the snapshot is not larger than the frame limit";
+  ASSERT_LT(held, total) << "the transfer ended before the kill";
+  c.kill(lagging, SIGKILL);
+  c.start(lagging);
+  ASSERT_TRUE(converged(c, 40s)) << log_of(c);
+
+  const auto s = c.status(lagging);
+  ASSERT_TRUE(s);
+  const auto& received = s->at("snapshot_transfers");
+  EXPECT_GE(received.at("received").get<std::uint64_t>(), 1u);
+  EXPECT_EQ(received.at("receive_resumed").get<std::uint64_t>(), 1u) << "the restarted node did not resume";
+  EXPECT_EQ(received.at("damaged").get<std::uint64_t>(), 0u);
+  // The restarted process took only what the killed one had not: the bytes before the
+  // kill stayed in its data directory.
+  EXPECT_LE(received.at("bytes_received").get<std::uint64_t>(), total - held) << log_of(c);
+  const auto sender = c.status(c.wait_for_leader(10s));
+  ASSERT_TRUE(sender);
+  // Every piece fits a frame: the whole took at least total / chunk of them.
+  EXPECT_GE(sender->at("snapshot_transfers").at("chunks_sent").get<std::uint64_t>(), total / (16 << 10));
+  for (int i = 0; i < 120; i += 7) EXPECT_EQ(get(c, lagging, "k" + std::to_string(i)), value + std::to_string(i));
 }
 
 // A follower's newest WAL segment is damaged while it is down, after it acknowledged the

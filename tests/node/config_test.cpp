@@ -96,6 +96,8 @@ max_frame_bytes = 1_000_000
 send_queue_bytes = 2_000_000
 reconnect_min_ms = 20
 reconnect_max_ms = 5000
+snapshot_chunk_bytes = 65_536
+snapshot_bytes_per_second = 10_000_000
 
 [raft]
 tick_ms = 5
@@ -136,6 +138,8 @@ NodeConfig expected_full() {
   c.send_queue_bytes = 2'000'000;
   c.reconnect_min = 20ms;
   c.reconnect_max = 5000ms;
+  c.snapshot_chunk_bytes = 65'536;
+  c.snapshot_bytes_per_second = 10'000'000;
   c.peers = {{1, {"10.0.0.1", 7001}}, {7, {"node7.example", 7007}}};
   c.tick = 5ms;
   c.election_timeout_min = 200ms;
@@ -164,6 +168,8 @@ void expect_same(const NodeConfig& a, const NodeConfig& b) {
   EXPECT_EQ(a.send_queue_bytes, b.send_queue_bytes);
   EXPECT_EQ(a.reconnect_min, b.reconnect_min);
   EXPECT_EQ(a.reconnect_max, b.reconnect_max);
+  EXPECT_EQ(a.snapshot_chunk_bytes, b.snapshot_chunk_bytes);
+  EXPECT_EQ(a.snapshot_bytes_per_second, b.snapshot_bytes_per_second);
   ASSERT_EQ(a.peers.size(), b.peers.size());
   for (std::size_t i = 0; i < a.peers.size(); ++i) {
     EXPECT_EQ(a.peers[i].id, b.peers[i].id) << "peer " << i;
@@ -274,6 +280,8 @@ TEST(NodeConfigTest, DefaultsApplyWhenOptionalKeysAreMissing) {
   EXPECT_EQ(c.send_queue_bytes, 128u << 20);
   EXPECT_EQ(c.reconnect_min, 10ms);
   EXPECT_EQ(c.reconnect_max, 1000ms);
+  EXPECT_EQ(c.snapshot_chunk_bytes, 1u << 20);
+  EXPECT_EQ(c.snapshot_bytes_per_second, 0u);
   EXPECT_TRUE(c.peers.empty());
   EXPECT_EQ(c.tick, 10ms);
   EXPECT_EQ(c.election_timeout_min, 150ms);
@@ -332,7 +340,7 @@ TEST(NodeConfigTest, ToTomlWritesEveryKey) {
   std::string text = to_toml(expected_full());
   for (std::string_view key :
        {"id", "cluster_id", "data_dir", "listen", "admin", "transport", "max_frame_bytes", "send_queue_bytes",
-        "reconnect_min_ms", "reconnect_max_ms", "tick_ms", "election_timeout_min_ms", "election_timeout_max_ms",
+        "reconnect_min_ms", "reconnect_max_ms", "snapshot_chunk_bytes", "snapshot_bytes_per_second", "tick_ms", "election_timeout_min_ms", "election_timeout_max_ms",
         "heartbeat_ms", "max_inflight", "max_entries_per_message", "max_bytes_per_message", "snapshot_every",
         "max_log_entries", "kind", "poll_budget_us", "cpu", "[[peers]]", "address"}) {
     EXPECT_THAT(text, HasSubstr("\n" + std::string(key))) << key;
@@ -579,6 +587,11 @@ std::vector<BadCase> bad_cases() {
        "must be at least 1, not 0"},
       {"SendQueueBelowFrame", make_config({{"network.send_queue_bytes", "83886079"}}), "network.send_queue_bytes",
        "must be at least network.max_frame_bytes (83886080)"},
+      {"SnapshotChunkTooSmall", make_config({{"network.snapshot_chunk_bytes", "4095"}}), "network.snapshot_chunk_bytes",
+       "must be between 4096 and 536870912, not 4095"},
+      {"SnapshotChunkAboveHalfAFrame",
+       make_config({{"network.max_frame_bytes", "1_000_000"}, {"network.snapshot_chunk_bytes", "500_001"}}),
+       "network.snapshot_chunk_bytes", "must be at most half of network.max_frame_bytes (500000)"},
       {"ReconnectMinZero", make_config({{"network.reconnect_min_ms", "0"}}), "network.reconnect_min_ms",
        "must be between 1 and 3600000, not 0"},
       {"ReconnectMinAboveMax", make_config({{"network.reconnect_min_ms", "2000"}}), "network.reconnect_min_ms",

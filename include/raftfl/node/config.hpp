@@ -119,6 +119,8 @@ struct NodeConfig {
   std::size_t send_queue_bytes = std::size_t{128} << 20;  // per peer
   std::chrono::milliseconds reconnect_min{10};
   std::chrono::milliseconds reconnect_max{1000};
+  std::size_t snapshot_chunk_bytes = std::size_t{1} << 20;  // at most max_frame_bytes / 2
+  std::uint64_t snapshot_bytes_per_second = 0;  // 0: unlimited
 
   // [[peers]]: the other voters; the initial cluster is this node plus these.
   std::vector<PeerConfig> peers;

@@ -20,6 +20,8 @@
 #include "raftfl/node/config.hpp"
 #include "raftfl/node/message_router.hpp"
 #include "raftfl/node/replicated_state.hpp"
+#include "raftfl/node/snapshot_receiver.hpp"
+#include "raftfl/node/snapshot_sender.hpp"
 #include "raftfl/raft/raft.hpp"
 #include "raftfl/storage/storage.hpp"
 
@@ -113,6 +115,8 @@ class RaftDriver {
   std::uint64_t persists() const { return persists_; }
   std::uint64_t persisted_entries() const { return persisted_entries_; }
   std::uint64_t messages_dropped() const { return raft_->dropped_messages(); }
+  const SnapshotSender& snapshot_sender() const { return snapshot_sender_; }
+  const SnapshotReceiver& snapshot_receiver() const { return snapshot_receiver_; }
   // When a Raft message from `peer` last arrived (nullopt: never since this node started).
   std::optional<std::chrono::steady_clock::time_point> last_heard(raft::NodeId peer) const {
     const auto it = last_heard_.find(peer);
@@ -135,6 +139,10 @@ class RaftDriver {
   // peers).
   void sync_peers();
   void step(net::NodeId from, capnp::MessageReader& reader);
+  void step(const raft::Message& m);
+  // A piece of a snapshot streamed to this node, or a follower's acknowledgement of one.
+  void on_snapshot_chunk(net::NodeId from, capnp::MessageReader& reader);
+  bool send_snapshot_chunk(raft::NodeId to, raft::Term term, const wire::SnapshotChunk& chunk);
   void log_drop(net::NodeId from);
   void apply(const raft::Entry& entry);
   void fail_pending(const std::string& why);
@@ -150,6 +158,10 @@ class RaftDriver {
   ReplicatedState& state_;
   MessageRouter& router_;
   std::unique_ptr<raft::Raft> raft_;
+  // Snapshots travel in pieces beside the Raft messages, not as one kSnapshot message:
+  // one frame could not carry a state larger than network.max_frame_bytes.
+  SnapshotSender snapshot_sender_;
+  SnapshotReceiver snapshot_receiver_;
 
   asio::steady_timer tick_timer_;
   asio::steady_timer ready_wake_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "raftfl/raft/message.hpp"
@@ -53,6 +54,23 @@ void encode_raft_message(const raft::Message& message, std::uint64_t cluster_id,
 // Reads a Raft message back; throws DecodeError when the envelope holds anything else or
 // a field is out of range. `header` receives the envelope (for the handshake's checks).
 raft::Message decode_raft_message(capnp::MessageReader& in, EnvelopeHeader* header = nullptr);
+
+// A snapshot streamed in pieces no larger than a frame (node/snapshot_sender.hpp), or the
+// receiver's acknowledgement of what it holds (`ack`, no data).
+struct SnapshotChunk {
+  raft::SnapshotMeta meta;  // an acknowledgement names the snapshot by index and term only
+  std::uint64_t total_bytes = 0;
+  std::uint64_t offset = 0;  // a piece: where `data` starts; an acknowledgement: bytes held
+  std::uint64_t checksum = 0;  // XXH3-64 of the whole snapshot data
+  bool ack = false;
+  // Encoding: copied into the message. Decoding: points into the reader, valid as long as it.
+  std::string_view data;
+};
+
+void encode_snapshot_chunk(const SnapshotChunk& chunk, const EnvelopeHeader& header, capnp::MessageBuilder& out);
+// Throws DecodeError for another body, a piece that runs past the snapshot's end, or an
+// acknowledgement that carries data.
+SnapshotChunk decode_snapshot_chunk(capnp::MessageReader& in, EnvelopeHeader* header = nullptr);
 
 // Flat-array helpers for tests and storage: one contiguous copy of all segments.
 kj::Array<capnp::word> to_flat_array(const raft::Message& message, std::uint64_t cluster_id);
