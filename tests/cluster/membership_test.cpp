@@ -283,6 +283,45 @@ TEST(ClusterBootstrap, ALoneNodeFoundsAClusterOnlyWithBootstrapAndOthersJoinIt) 
   EXPECT_NE(log_of(c, 100000).find("--bootstrap ignored"), std::string::npos) << log_of(c);
 }
 
+// The leader promotes a learner to fill its voter target only once the learner is caught
+// up: a joiner still taking a slow (rate-limited) snapshot stays a learner throughout,
+// then becomes a voter.
+TEST(ClusterBootstrap, AJoinerIsPromotedOnlyOnceCaughtUp) {
+  LocalClusterOptions o;
+  o.nodes = 2;
+  o.dir = testing::test_dir("raftfl-bootstrap");
+  o.binary = RAFTFL_BINARY;
+  o.storage = node::StorageKind::kDisk;
+  o.snapshot_every = 20;
+  o.customize = [](node::NodeConfig& c) {
+    c.peers.clear();
+    c.snapshot_chunk_bytes = 16 << 10;
+    c.snapshot_bytes_per_second = 256 << 10;  // a 1 MiB state takes about 4 s to reach the joiner
+  };
+  LocalCluster c(o);
+  c.start(1);
+  ASSERT_EQ(c.wait_for_leader(10s), 1u) << log_of(c);
+  const std::string value(8 << 10, 'v');
+  for (int i = 0; i < 120; ++i) ASSERT_TRUE(testing::put(c, "k" + std::to_string(i), value, 10s)) << log_of(c);
+  c.start(2, {"--join", c.config(1).admin.to_string()});
+
+  int seen_taking_snapshot = 0;
+  const auto caught_up = testing::wait_until(
+      [&] {
+        const auto joiner = c.status(2);
+        if (joiner && joiner->at("snapshot_transfers").contains("incoming")) {
+          ++seen_taking_snapshot;
+          EXPECT_NE(role_of(c, 1, 2), "voter") << "promoted while still taking the snapshot";
+        }
+        return joiner && joiner->at("snapshot_transfers").at("received").get<std::uint64_t>() >= 1;
+      },
+      30s);
+  ASSERT_TRUE(caught_up) << log_of(c);
+  EXPECT_GE(seen_taking_snapshot, 5) << "the snapshot arrived too fast to watch";
+  ASSERT_TRUE(testing::wait_until([&] { return role_of(c, 1, 2) == "voter"; }, 10s)) << log_of(c);
+  EXPECT_EQ(testing::get(c, 2, "k119"), value);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, ClusterMembership,
                          ::testing::Values(node::TransportKind::kTcp, node::TransportKind::kZmq),
                          [](const auto& param_info) { return param_info.param == node::TransportKind::kTcp ? "tcp" : "zmq"; });
