@@ -455,14 +455,17 @@ class DemoRun {
   }
 
   // Live members by their Raft role, as the leader sees them; paused, leaving and
-  // restarting nodes are not candidates.
+  // restarting nodes are not candidates, nor a restarted node that has not answered a
+  // status request yet: one still starting has no SIGTERM handler, and a leave would
+  // just kill it.
   std::vector<std::uint64_t> candidates(std::uint64_t leader, bool voters) const {
     std::vector<std::uint64_t> out;
     const auto it = last_status_.find(leader);
     if (it == last_status_.end() || !it->second.contains("members")) return out;
     for (const auto& m : it->second["members"]) {
       const auto id = m.at("id").get<std::uint64_t>();
-      if (m.at("voter").get<bool>() != voters || !cluster_.running(id) || paused_.contains(id) || leaving_.contains(id))
+      if (m.at("voter").get<bool>() != voters || !cluster_.running(id) || paused_.contains(id) ||
+          leaving_.contains(id) || (id != leader && !last_status_.contains(id)))
         continue;
       if (std::any_of(restarts_.begin(), restarts_.end(), [id](const Due& d) { return d.id == id; })) continue;
       out.push_back(id);
