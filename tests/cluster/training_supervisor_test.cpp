@@ -56,8 +56,19 @@ TEST(TrainingSupervisor, AFailedRoundLoopIsRestartedAndRepeatedFailureExits1) {
 
   // Node 2's next checkpoint fails once; node 3's fails for good.
   const auto blocker = [&](std::uint64_t id) { return c.config(id).data_dir / "model.ckpt.tmp"; };
-  std::filesystem::create_directory(blocker(2));
-  std::filesystem::create_directory(blocker(3));
+  // The node may be writing a checkpoint at this instant (model.ckpt.tmp a file, renamed
+  // away a moment later): try again until the directory stands.
+  const auto block = [&](std::uint64_t id) {
+    return testing::wait_until(
+        [&] {
+          std::error_code ec;
+          std::filesystem::create_directory(blocker(id), ec);
+          return std::filesystem::is_directory(blocker(id), ec);
+        },
+        10s);
+  };
+  ASSERT_TRUE(block(2));
+  ASSERT_TRUE(block(3));
   ASSERT_TRUE(testing::wait_until(
       [&] {
         const auto w = worker_of(c, 2);
