@@ -22,6 +22,24 @@ float magnitude(float v) {
 
 }  // namespace
 
+std::vector<std::uint32_t> largest_magnitudes(std::span<const float> values, std::size_t k,
+                                              std::vector<std::uint32_t>& scratch) {
+  const std::size_t n = values.size();
+  k = std::min(k, n);
+  scratch.resize(n);
+  std::iota(scratch.begin(), scratch.end(), std::uint32_t{0});
+  const float* a = values.data();
+  auto larger = [a](std::uint32_t i, std::uint32_t j) {
+    const float mi = magnitude(a[i]);
+    const float mj = magnitude(a[j]);
+    return mi > mj || (mi == mj && i < j);
+  };
+  if (k < n) std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k), scratch.end(), larger);
+  std::vector<std::uint32_t> out(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 TopKCompressor::TopKCompressor(std::size_t n) : residual_(n, 0.0f) {
   if (n > std::numeric_limits<std::uint32_t>::max()) {
     throw std::invalid_argument("TopKCompressor: n exceeds 32-bit indices");
@@ -40,19 +58,8 @@ SparseVector TopKCompressor::compress(std::span<const float> input, double densi
   Eigen::Map<Eigen::ArrayXf> acc(residual_.data(), static_cast<Eigen::Index>(n));
   acc += Eigen::Map<const Eigen::ArrayXf>(input.data(), static_cast<Eigen::Index>(n));
 
-  order_.resize(n);
-  std::iota(order_.begin(), order_.end(), std::uint32_t{0});
-  const float* a = residual_.data();
-  auto larger = [a](std::uint32_t i, std::uint32_t j) {
-    const float mi = magnitude(a[i]);
-    const float mj = magnitude(a[j]);
-    return mi > mj || (mi == mj && i < j);
-  };
-  if (k < n) std::nth_element(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k), order_.end(), larger);
-
   SparseVector out;
-  out.indices.assign(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k));
-  std::sort(out.indices.begin(), out.indices.end());
+  out.indices = largest_magnitudes(residual_, k, order_);
   out.values.reserve(k);
   for (const std::uint32_t i : out.indices) {
     out.values.push_back(residual_[i]);

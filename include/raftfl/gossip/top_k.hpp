@@ -48,6 +48,12 @@ class TopKCompressor {
   std::vector<std::uint32_t> order_;
 };
 
+// Positions of the k values of largest magnitude (ties to the lower position; NaN ranks
+// as the largest), ascending. Partial selection with std::nth_element: O(n) expected.
+// `scratch` is reused across calls (4 bytes per value).
+std::vector<std::uint32_t> largest_magnitudes(std::span<const float> values, std::size_t k,
+                                              std::vector<std::uint32_t>& scratch);
+
 // The dense baseline as a SparseVector: every coordinate, in order.
 SparseVector dense(std::span<const float> values);
 
