@@ -247,6 +247,11 @@ void Coordinator::report(net::NodeId from, const gossip::RoundReport& r) {
   if (member == nullptr || member->shards.empty()) {
     // Not a worker of the control state yet: a node that joined the cluster asks to be one.
     if (r.joining && joiners_.insert(from).second) wake_.cancel();
+    // Or it is one already and this node has not applied its admission yet: a follower
+    // may apply an entry before the leader does (the commit index leaves in the Ready
+    // that the leader applies after its persist). Its announcement must not be lost, or
+    // it would never take a peer's model.
+    if (r.joining && r.round > 0) fresh_.insert(from);
     return;
   }
   auto& last = last_report_[from];
