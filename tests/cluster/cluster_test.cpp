@@ -202,7 +202,9 @@ TEST(Cluster, ASnapshotLargerThanTheFrameLimitIsStreamedAndResumedAfterTheReceiv
   ASSERT_TRUE(s);
   const auto& received = s->at("snapshot_transfers");
   EXPECT_GE(received.at("received").get<std::uint64_t>(), 1u);
-  EXPECT_EQ(received.at("receive_resumed").get<std::uint64_t>(), 1u) << "the restarted node did not resume";
+  // At least once: a slow (sanitized) run may stall again after the restart and be asked
+  // once more, which also resumes.
+  EXPECT_GE(received.at("receive_resumed").get<std::uint64_t>(), 1u) << "the restarted node did not resume";
   EXPECT_EQ(received.at("damaged").get<std::uint64_t>(), 0u);
   // The restarted process took only what the killed one had not: the bytes before the
   // kill stayed in its data directory.
