@@ -224,7 +224,7 @@ asio::awaitable<void> RaftDriver::tick_loop() {
     raft_->tick();
     if (is_leader()) {
       for (auto peer : snapshot_sender_.tick(Clock::now())) raft_->report_snapshot(peer, false);
-    } else if (snapshot_sender_.active() != 0) {
+    } else {
       snapshot_sender_.stop_all();
     }
     notify();

@@ -244,16 +244,21 @@ std::pair<int, std::string> run_node_process(LocalCluster& c, std::uint64_t id, 
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
 }
 
-// A cluster grown from one node: a lone node founds a cluster only with --bootstrap (a
-// joiner that forgot --join must not found one of its own), and another joins it.
-TEST(ClusterBootstrap, ALoneNodeFoundsAClusterOnlyWithBootstrapAndOthersJoinIt) {
+// Two nodes whose files name no peers: node 1 founds a cluster, node 2 joins it.
+LocalClusterOptions two_lone_nodes() {
   LocalClusterOptions o;
   o.nodes = 2;
   o.dir = testing::test_dir("raftfl-bootstrap");
   o.binary = RAFTFL_BINARY;
   o.storage = node::StorageKind::kDisk;
   o.customize = [](node::NodeConfig& c) { c.peers.clear(); };
-  LocalCluster c(o);
+  return o;
+}
+
+// A cluster grown from one node: a lone node founds a cluster only with --bootstrap (a
+// joiner that forgot --join must not found one of its own), and another joins it.
+TEST(ClusterBootstrap, ALoneNodeFoundsAClusterOnlyWithBootstrapAndOthersJoinIt) {
+  LocalCluster c(two_lone_nodes());
 
   auto [code, text] = run_node_process(c, 1, "");
   EXPECT_EQ(code, 2) << text;
@@ -287,11 +292,7 @@ TEST(ClusterBootstrap, ALoneNodeFoundsAClusterOnlyWithBootstrapAndOthersJoinIt) 
 // up: a joiner still taking a slow (rate-limited) snapshot stays a learner throughout,
 // then becomes a voter.
 TEST(ClusterBootstrap, AJoinerIsPromotedOnlyOnceCaughtUp) {
-  LocalClusterOptions o;
-  o.nodes = 2;
-  o.dir = testing::test_dir("raftfl-bootstrap");
-  o.binary = RAFTFL_BINARY;
-  o.storage = node::StorageKind::kDisk;
+  LocalClusterOptions o = two_lone_nodes();
   o.snapshot_every = 20;
   o.customize = [](node::NodeConfig& c) {
     c.peers.clear();

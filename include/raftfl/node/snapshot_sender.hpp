@@ -65,7 +65,6 @@ class SnapshotSender {
   // Drops every transfer (this node no longer leads).
   void stop_all() { transfers_.clear(); }
 
-  bool sending_to(raft::NodeId to) const { return transfers_.count(to) != 0; }
   std::size_t active() const { return transfers_.size(); }
   const Stats& stats() const { return stats_; }
 
